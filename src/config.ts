@@ -1,0 +1,273 @@
+/**
+ * Every environment variable the orchestrator reads, parsed and validated once
+ * at start-up. A malformed value throws {@link ConfigError} naming the variable
+ * and the form it expects; nothing else in the code reads `process.env`.
+ */
+
+type Env = Readonly<Record<string, string | undefined>>;
+
+/** Thrown at start-up when an environment variable is malformed or missing. */
+export class ConfigError extends Error {
+  constructor(
+    readonly variable: string,
+    expected: string,
+    received: string | undefined,
+  ) {
+    super(
+      received === undefined
+        ? `${variable} is required: expected ${expected}`
+        : `${variable}=${JSON.stringify(received)} is invalid: expected ${expected}`,
+    );
+    this.name = "ConfigError";
+  }
+}
+
+/** A `host:port` pair, as Temporal and Kafka addresses are written. */
+export interface HostPort {
+  host: string;
+  port: number;
+}
+
+function raw(env: Env, name: string): string | undefined {
+  const value = env[name]?.trim();
+  return value === "" ? undefined : value;
+}
+
+function parsePortValue(value: string): number | undefined {
+  if (!/^\d{1,5}$/.test(value)) return undefined;
+  const port = Number(value);
+  return port <= 65535 ? port : undefined;
+}
+
+function port(env: Env, name: string, fallback: number): number {
+  const value = raw(env, name);
+  if (value === undefined) return fallback;
+  const parsed = parsePortValue(value);
+  if (parsed === undefined) throw new ConfigError(name, "a port number 0-65535", value);
+  return parsed;
+}
+
+function parseHostPort(name: string, value: string): HostPort {
+  const match = /^(\[[0-9a-fA-F:]+\]|[A-Za-z0-9.-]+):(\d{1,5})$/.exec(value);
+  const parsedPort = match?.[2] === undefined ? undefined : parsePortValue(match[2]);
+  if (!match?.[1] || parsedPort === undefined || parsedPort === 0) {
+    throw new ConfigError(name, "host:port, e.g. temporal:7233", value);
+  }
+  return { host: match[1], port: parsedPort };
+}
+
+function hostPort(env: Env, name: string, fallback: string): HostPort {
+  return parseHostPort(name, raw(env, name) ?? fallback);
+}
+
+function hostPortList(env: Env, name: string): HostPort[] {
+  const value = raw(env, name);
+  if (value === undefined) return [];
+  return value.split(",").map((item) => {
+    try {
+      return parseHostPort(name, item.trim());
+    } catch {
+      throw new ConfigError(name, "comma-separated host:port pairs, e.g. kafka-1:9092,kafka-2:9092", value);
+    }
+  });
+}
+
+function httpUrl(env: Env, name: string, fallback: string): URL {
+  const value = raw(env, name) ?? fallback;
+  let url: URL;
+  try {
+    url = new URL(value);
+  } catch {
+    throw new ConfigError(name, "an absolute http(s) URL", value);
+  }
+  if (url.protocol !== "http:" && url.protocol !== "https:") {
+    throw new ConfigError(name, "an absolute http(s) URL", value);
+  }
+  return url;
+}
+
+function optionalHttpUrl(env: Env, name: string): URL | undefined {
+  return raw(env, name) === undefined ? undefined : httpUrl(env, name, "");
+}
+
+function text(env: Env, name: string, fallback: string, pattern = /^[A-Za-z0-9][A-Za-z0-9._-]*$/): string {
+  const value = raw(env, name) ?? fallback;
+  if (!pattern.test(value)) throw new ConfigError(name, `a value matching ${pattern}`, value);
+  return value;
+}
+
+function positiveInt(env: Env, name: string, fallback: number): number {
+  const value = raw(env, name);
+  if (value === undefined) return fallback;
+  if (!/^\d+$/.test(value) || Number(value) < 1) throw new ConfigError(name, "a positive integer", value);
+  return Number(value);
+}
+
+function list(env: Env, name: string): string[] {
+  return (raw(env, name) ?? "")
+    .split(",")
+    .map((item) => item.trim())
+    .filter((item) => item !== "");
+}
+
+/** An AES-256-GCM key for the Temporal payload codec. */
+export interface CodecKey {
+  id: string;
+  key: Buffer;
+}
+
+/**
+ * `PAYLOAD_CODEC_KEYS`: `id:base64key[,id:base64key...]`, each key 32 bytes.
+ * The first key encrypts; every key decrypts, so keys can rotate.
+ */
+function codecKeys(env: Env): CodecKey[] {
+  const name = "PAYLOAD_CODEC_KEYS";
+  const expected = "comma-separated id:base64 pairs, each key 32 bytes (openssl rand -base64 32)";
+  const value = raw(env, name);
+  if (value === undefined) throw new ConfigError(name, expected, undefined);
+  const keys = value.split(",").map((item) => {
+    const [id, encoded, ...rest] = item.trim().split(":");
+    const key = Buffer.from(encoded ?? "", "base64");
+    if (!id || !/^[A-Za-z0-9._-]+$/.test(id) || rest.length > 0 || key.length !== 32) {
+      throw new ConfigError(name, expected, "<redacted>");
+    }
+    return { id, key };
+  });
+  if (new Set(keys.map((k) => k.id)).size !== keys.length) throw new ConfigError(name, "unique key ids", "<redacted>");
+  return keys;
+}
+
+/** How to reach Temporal; shared by the API and the worker. */
+export interface TemporalConfig {
+  address: HostPort;
+  namespace: string;
+  taskQueue: string;
+  codecKeys: CodecKey[];
+}
+
+function temporalConfig(env: Env): TemporalConfig {
+  return {
+    address: hostPort(env, "TEMPORAL_TARGET_HOST", "temporal:7233"),
+    namespace: text(env, "TEMPORAL_NAMESPACE", "default"),
+    taskQueue: text(env, "TEMPORAL_TASK_QUEUE", "somagent.session.workflows"),
+    codecKeys: codecKeys(env),
+  };
+}
+
+/** Telemetry export; traces go nowhere when the endpoint is unset. */
+export interface TelemetryConfig {
+  otlpEndpoint: URL | undefined;
+  serviceName: string;
+}
+
+function telemetryConfig(env: Env, serviceName: string): TelemetryConfig {
+  return {
+    otlpEndpoint: optionalHttpUrl(env, "OTEL_EXPORTER_OTLP_ENDPOINT"),
+    serviceName: text(env, "OTEL_SERVICE_NAME", serviceName),
+  };
+}
+
+/** Configuration of the API process. */
+export interface ApiConfig {
+  host: string;
+  port: number;
+  corsAllowedOrigins: string[];
+  /** Time in-flight calls get to finish on SIGTERM. */
+  shutdownGraceMs: number;
+  temporal: TemporalConfig;
+  telemetry: TelemetryConfig;
+}
+
+/** Reads the API's configuration; throws {@link ConfigError}. */
+export function loadApiConfig(env: Env = process.env): ApiConfig {
+  return {
+    host: text(env, "HOST", "0.0.0.0", /^[0-9A-Za-z.:-]+$/),
+    port: port(env, "PORT", 8090),
+    corsAllowedOrigins: list(env, "CORS_ALLOWED_ORIGINS"),
+    shutdownGraceMs: positiveInt(env, "SHUTDOWN_GRACE_MS", 10_000),
+    temporal: temporalConfig(env),
+    telemetry: telemetryConfig(env, "somagent-orchestrator-api"),
+  };
+}
+
+/** Where the Ray dashboard (Serve REST API) and the Serve HTTP proxy are. */
+export interface RayConfig {
+  /** `RAY_ADDRESS` as given: `auto`, `ray://host:port`, `host:port` or a dashboard URL. */
+  address: string;
+  namespace: string;
+  dashboardUrl: URL;
+  serveUrl: URL;
+  /** Bearer token for the dashboard when Ray's token authentication is on. */
+  authToken: string | undefined;
+}
+
+/**
+ * Maps the seed's `RAY_ADDRESS` onto Ray's HTTP endpoints: `auto` is the local
+ * dashboard (127.0.0.1:8265); `ray://host:port` and `host:port` mean the
+ * dashboard on that host's port 8265; an http(s) URL is the dashboard itself.
+ * `RAY_DASHBOARD_URL` and `RAY_SERVE_URL` override the derived values.
+ */
+function rayConfig(env: Env): RayConfig {
+  const address = raw(env, "RAY_ADDRESS") ?? "auto";
+  let host: string;
+  if (address === "auto") host = "127.0.0.1";
+  else if (/^https?:\/\//.test(address)) host = httpUrl(env, "RAY_ADDRESS", address).hostname;
+  else {
+    const match = /^(?:ray:\/\/)?([A-Za-z0-9.-]+|\[[0-9a-fA-F:]+\])(?::\d{1,5})?$/.exec(address);
+    if (!match?.[1]) throw new ConfigError("RAY_ADDRESS", "auto, ray://host:port, host:port or http(s)://dashboard", address);
+    host = match[1];
+  }
+  const derivedDashboard = /^https?:\/\//.test(address) ? address : `http://${host}:8265`;
+  return {
+    address,
+    namespace: text(env, "RAY_NAMESPACE", "somagent"),
+    dashboardUrl: httpUrl(env, "RAY_DASHBOARD_URL", derivedDashboard),
+    serveUrl: httpUrl(env, "RAY_SERVE_URL", `http://${host}:8000`),
+    authToken: raw(env, "RAY_AUTH_TOKEN"),
+  };
+}
+
+/** Kafka audit publishing; `brokers` is empty when `KAFKA_BOOTSTRAP_SERVERS` is unset. */
+export interface KafkaConfig {
+  brokers: HostPort[];
+  clientId: string;
+  auditTopic: string;
+  auditTopicPartitions: number;
+  auditTopicReplicationFactor: number;
+}
+
+function kafkaConfig(env: Env): KafkaConfig {
+  return {
+    brokers: hostPortList(env, "KAFKA_BOOTSTRAP_SERVERS"),
+    clientId: text(env, "KAFKA_CLIENT_ID", "somagent-orchestrator"),
+    auditTopic: text(env, "KAFKA_AUDIT_TOPIC", "agent.audit"),
+    auditTopicPartitions: positiveInt(env, "KAFKA_AUDIT_TOPIC_PARTITIONS", 3),
+    auditTopicReplicationFactor: positiveInt(env, "KAFKA_AUDIT_TOPIC_REPLICATION_FACTOR", 1),
+  };
+}
+
+/** Configuration of the worker process. */
+export interface WorkerConfig {
+  temporal: TemporalConfig;
+  policyEngineUrl: URL;
+  identityServiceUrl: URL;
+  kafka: KafkaConfig;
+  ray: RayConfig;
+  metricsHost: string;
+  metricsPort: number;
+  telemetry: TelemetryConfig;
+}
+
+/** Reads the worker's configuration; throws {@link ConfigError}. */
+export function loadWorkerConfig(env: Env = process.env): WorkerConfig {
+  return {
+    temporal: temporalConfig(env),
+    policyEngineUrl: httpUrl(env, "POLICY_ENGINE_URL", "http://policy-engine:8000/v1/evaluate"),
+    identityServiceUrl: httpUrl(env, "IDENTITY_SERVICE_URL", "http://identity-service:8000/v1/tokens/issue"),
+    kafka: kafkaConfig(env),
+    ray: rayConfig(env),
+    metricsHost: text(env, "WORKER_METRICS_HOST", "0.0.0.0", /^[0-9A-Za-z.:-]+$/),
+    metricsPort: port(env, "WORKER_METRICS_PORT", 9464),
+    telemetry: telemetryConfig(env, "somagent-orchestrator-worker"),
+  };
+}

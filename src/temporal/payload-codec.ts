@@ -1,0 +1,59 @@
+import { createCipheriv, createDecipheriv, randomBytes } from "node:crypto";
+import type { Payload, PayloadCodec } from "@temporalio/common";
+import { ValueError } from "@temporalio/common";
+import { temporal } from "@temporalio/proto";
+import type { CodecKey } from "../config.js";
+
+const ENCODING = "binary/encrypted";
+const KEY_ID_METADATA = "encryption-key-id";
+const IV_BYTES = 12;
+const TAG_BYTES = 16;
+
+/**
+ * A Temporal payload codec that encrypts every payload with AES-256-GCM, so
+ * prompts and tokens never sit in cleartext in Temporal's history or UI.
+ * The first key encrypts; any listed key decrypts (matched by the key id kept
+ * in the payload's metadata), so keys can rotate.
+ *
+ * `decode` throws `ValueError` for a payload encrypted with an unknown key or
+ * whose authentication tag does not verify.
+ */
+export function createEncryptionCodec(keys: readonly CodecKey[]): PayloadCodec {
+  const [active] = keys;
+  if (!active) throw new Error("createEncryptionCodec needs at least one key");
+  const byId = new Map(keys.map((k) => [k.id, k.key]));
+  const encoder = new TextEncoder();
+  const decoder = new TextDecoder();
+
+  return {
+    async encode(payloads: Payload[]): Promise<Payload[]> {
+      return payloads.map((payload) => {
+        const iv = randomBytes(IV_BYTES);
+        const cipher = createCipheriv("aes-256-gcm", active.key, iv);
+        const plain = temporal.api.common.v1.Payload.encode(payload).finish();
+        const data = Buffer.concat([iv, cipher.update(plain), cipher.final(), cipher.getAuthTag()]);
+        return {
+          metadata: { encoding: encoder.encode(ENCODING), [KEY_ID_METADATA]: encoder.encode(active.id) },
+          data,
+        };
+      });
+    },
+
+    async decode(payloads: Payload[]): Promise<Payload[]> {
+      return payloads.map((payload) => {
+        const encoding = payload.metadata?.encoding;
+        if (!encoding || decoder.decode(encoding) !== ENCODING) return payload;
+        const keyIdBytes = payload.metadata?.[KEY_ID_METADATA];
+        const keyId = keyIdBytes ? decoder.decode(keyIdBytes) : "";
+        const key = byId.get(keyId);
+        if (!key) throw new ValueError(`payload was encrypted with unknown key id "${keyId}"`);
+        const data = Buffer.from(payload.data ?? new Uint8Array());
+        if (data.length < IV_BYTES + TAG_BYTES) throw new ValueError("encrypted payload is truncated");
+        const decipher = createDecipheriv("aes-256-gcm", key, data.subarray(0, IV_BYTES));
+        decipher.setAuthTag(data.subarray(data.length - TAG_BYTES));
+        const plain = Buffer.concat([decipher.update(data.subarray(IV_BYTES, data.length - TAG_BYTES)), decipher.final()]);
+        return temporal.api.common.v1.Payload.decode(plain) as Payload;
+      });
+    },
+  };
+}

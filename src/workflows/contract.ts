@@ -1,0 +1,49 @@
+/**
+ * The names and shapes shared by the API, the worker and other SomaAgent
+ * components: the workflow type, its activities and their payloads. Imported
+ * by workflow code, so it holds types and constants only.
+ */
+import type {
+  AuditEventJson,
+  CompletionJson,
+  IdentityTokenJson,
+  PolicyDecisionJson,
+  SessionResultJson,
+} from "../../gen/somagent/orchestrator/v1/session_pb.js";
+
+/** Workflow type name, as the seed names it. */
+export const SESSION_WORKFLOW_TYPE = "session-start-workflow";
+
+/** Activity type names, as the seed names them. */
+export const ACTIVITY = {
+  evaluatePolicy: "evaluate-policy",
+  issueIdentityToken: "issue-identity-token",
+  runSlmCompletion: "run-slm-completion",
+  emitAuditEvent: "emit-audit-event",
+} as const;
+
+/** Model used when a request names none. */
+export const DEFAULT_MODEL = "somagent-demo";
+
+/** Prefix of every session's workflow id: `session-{session_id}`. */
+export const SESSION_WORKFLOW_ID_PREFIX = "session-";
+
+/** The workflow's single argument. */
+export interface SessionInput {
+  sessionId: string;
+  tenant: string;
+  user: string;
+  prompt: string;
+  model: string;
+  /** The caller's free-form metadata (JSON object). */
+  metadata: Record<string, unknown>;
+}
+
+/** What each activity returns: the proto JSON shape of its message. */
+export type PolicyDecisionResult = PolicyDecisionJson;
+export type IdentityTokenResult = IdentityTokenJson;
+export type CompletionResult = CompletionJson;
+export type AuditEmitResult = Pick<AuditEventJson, "auditId" | "status">;
+
+/** The workflow's result: proto JSON of `SessionResult`. */
+export type SessionWorkflowResult = SessionResultJson;
