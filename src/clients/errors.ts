@@ -1,0 +1,36 @@
+/**
+ * Failures of calls to the outside world, split by what a retry can do about
+ * them. Activities turn {@link PermanentCallError} into a non-retryable
+ * Temporal failure and let {@link TransientCallError} be retried.
+ */
+
+/** A failure that may pass on retry: connection refused, timeout, 5xx, 429. */
+export class TransientCallError extends Error {
+  constructor(
+    readonly target: string,
+    message: string,
+    readonly status?: number,
+    options?: ErrorOptions,
+  ) {
+    super(`${target}: ${message}`, options);
+    this.name = "TransientCallError";
+  }
+}
+
+/** A failure a retry cannot fix: a 4xx contract error, a refusal, a malformed answer. */
+export class PermanentCallError extends Error {
+  constructor(
+    readonly target: string,
+    message: string,
+    readonly status?: number,
+    options?: ErrorOptions,
+  ) {
+    super(`${target}: ${message}`, options);
+    this.name = "PermanentCallError";
+  }
+}
+
+/** Statuses worth retrying: the server may answer differently later. */
+export function isTransientStatus(status: number): boolean {
+  return status === 408 || status === 425 || status === 429 || status >= 500;
+}
