@@ -1,0 +1,243 @@
+/**
+ * The session port: everything the API's handlers may ask of Temporal. The
+ * handlers depend on this interface only; {@link createTemporalSessionPort}
+ * implements it over one Temporal connection.
+ */
+import { create } from "@bufbuild/protobuf";
+import { timestampFromMs } from "@bufbuild/protobuf/wkt";
+import { WorkflowNotFoundError, isGrpcServiceError } from "@temporalio/client";
+import type { Payload } from "@temporalio/common";
+import { temporal } from "@temporalio/proto";
+import { Counter, Histogram } from "prom-client";
+import {
+  GetResponseSchema,
+  SessionStatus,
+  StartResponseSchema,
+  type GetResponse,
+  type StartResponse,
+  type WatchResponse,
+} from "../../gen/somagent/orchestrator/v1/session_pb.js";
+import { SESSION_WORKFLOW_TYPE, type SessionInput } from "../workflows/contract.js";
+import type { TemporalConnection } from "./connection.js";
+import { SessionNotFoundError, TemporalDeadlineError, TemporalUnavailableError } from "./errors.js";
+import { createSessionEventState, isTerminalEvent, toSessionEvent } from "./session-events.js";
+
+/** What Temporal is asked on behalf of the API's handlers. */
+export interface SessionPort {
+  /**
+   * Starts the session's workflow `session-{sessionId}`; starting one that
+   * already exists returns the existing run (idempotent).
+   * Throws {@link TemporalUnavailableError}, {@link TemporalDeadlineError}.
+   */
+  start(input: SessionInput): Promise<StartResponse>;
+  /**
+   * The session's status, history length and, once closed, its result or
+   * failure. Throws {@link SessionNotFoundError}, {@link TemporalUnavailableError},
+   * {@link TemporalDeadlineError}.
+   */
+  describe(workflowId: string): Promise<GetResponse>;
+  /**
+   * The session's events with a sequence greater than `afterSequence`, read
+   * from the workflow history with Temporal's long-poll; ends after the
+   * terminal event or when `signal` aborts. Throws like {@link describe}.
+   */
+  watch(workflowId: string, afterSequence: bigint, signal: AbortSignal): AsyncIterable<WatchResponse>;
+  /** True when Temporal answers within `timeoutMs`; never throws. */
+  ping(timeoutMs: number): Promise<boolean>;
+}
+
+const calls = new Counter({
+  name: "somagent_temporal_calls_total",
+  help: "Calls from the API to Temporal, by operation and outcome (ok, not_found, unavailable, deadline, error).",
+  labelNames: ["operation", "outcome"] as const,
+});
+
+const callDuration = new Histogram({
+  name: "somagent_temporal_call_duration_seconds",
+  help: "Duration of calls from the API to Temporal, by operation (history long-polls excluded).",
+  labelNames: ["operation"] as const,
+  buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+});
+
+/** Deadline of one unary Temporal call. */
+const CALL_TIMEOUT_MS = 10_000;
+/** Deadline of one history long-poll; Temporal answers empty after ~20 s without news. */
+const LONG_POLL_TIMEOUT_MS = 30_000;
+
+const CLOSE_EVENT = temporal.api.enums.v1.HistoryEventFilterType.HISTORY_EVENT_FILTER_TYPE_CLOSE_EVENT;
+const GRPC_NOT_FOUND = 5;
+const GRPC_UNAVAILABLE = 14;
+const GRPC_DEADLINE_EXCEEDED = 4;
+const GRPC_CANCELLED = 1;
+
+const STATUS_BY_EXECUTION: Record<string, SessionStatus> = {
+  RUNNING: SessionStatus.RUNNING,
+  CANCELLED: SessionStatus.CANCELED,
+  TERMINATED: SessionStatus.TERMINATED,
+  TIMED_OUT: SessionStatus.TIMED_OUT,
+  FAILED: SessionStatus.FAILED,
+  CONTINUED_AS_NEW: SessionStatus.RUNNING,
+};
+
+/** Implements {@link SessionPort} over the API's Temporal connection. */
+export function createTemporalSessionPort(temporalConnection: TemporalConnection): SessionPort {
+  const { connection, client, codec, namespace, taskQueue } = temporalConnection;
+
+  async function call<T>(operation: string, fn: () => Promise<T>, workflowId?: string): Promise<T> {
+    const stop = callDuration.startTimer({ operation });
+    try {
+      const value = await connection.withDeadline(Date.now() + CALL_TIMEOUT_MS, fn);
+      calls.inc({ operation, outcome: "ok" });
+      return value;
+    } catch (error) {
+      throw translate(operation, error, workflowId);
+    } finally {
+      stop();
+    }
+  }
+
+  function translate(operation: string, error: unknown, workflowId?: string): Error {
+    const code = grpcCode(error);
+    let translated: Error;
+    if (workflowId !== undefined && (error instanceof WorkflowNotFoundError || code === GRPC_NOT_FOUND)) {
+      translated = new SessionNotFoundError(workflowId);
+    } else if (code === GRPC_UNAVAILABLE) {
+      translated = new TemporalUnavailableError(operation, { cause: error });
+    } else if (code === GRPC_DEADLINE_EXCEEDED) {
+      translated = new TemporalDeadlineError(operation, { cause: error });
+    } else {
+      translated = error instanceof Error ? error : new Error(String(error));
+    }
+    calls.inc({ operation, outcome: outcomeOf(translated) });
+    return translated;
+  }
+
+  /** Decrypts the payloads the event mapping reads, in place. */
+  async function decodePayloads(event: temporal.api.history.v1.IHistoryEvent): Promise<void> {
+    const holders = [
+      event.workflowExecutionStartedEventAttributes?.input,
+      event.activityTaskCompletedEventAttributes?.result,
+      event.workflowExecutionCompletedEventAttributes?.result,
+    ];
+    for (const holder of holders) {
+      if (holder?.payloads?.length) holder.payloads = await codec.decode(holder.payloads as Payload[]);
+    }
+  }
+
+  async function readCloseEvent(workflowId: string, runId: string): Promise<WatchResponse | undefined> {
+    const page = await call(
+      "read-close-event",
+      () => connection.workflowService.getWorkflowExecutionHistory({
+        namespace,
+        execution: { workflowId, runId },
+        historyEventFilterType: CLOSE_EVENT,
+      }),
+      workflowId,
+    );
+    const event = page.history?.events?.[0];
+    if (!event) return undefined;
+    await decodePayloads(event);
+    return toSessionEvent(event, createSessionEventState());
+  }
+
+  return {
+    async start(input) {
+      const workflowId = `session-${input.sessionId}`;
+      const handle = await call("start", () =>
+        client.workflow.start(SESSION_WORKFLOW_TYPE, {
+          taskQueue,
+          workflowId,
+          args: [input],
+          workflowIdConflictPolicy: "USE_EXISTING",
+        }),
+      );
+      return create(StartResponseSchema, {
+        workflowId: handle.workflowId,
+        runId: handle.firstExecutionRunId,
+        sessionId: input.sessionId,
+        taskQueue,
+      });
+    },
+
+    async describe(workflowId) {
+      const description = await call("describe", () => client.workflow.getHandle(workflowId).describe(), workflowId);
+      const response = create(GetResponseSchema, {
+        workflowId,
+        runId: description.runId,
+        status: STATUS_BY_EXECUTION[description.status.name] ?? SessionStatus.UNSPECIFIED,
+        historyLength: BigInt(description.historyLength),
+        startTime: timestampFromMs(description.startTime.getTime()),
+        closeTime: description.closeTime ? timestampFromMs(description.closeTime.getTime()) : undefined,
+      });
+      if (description.status.name === "COMPLETED" || description.status.name === "FAILED") {
+        const close = await readCloseEvent(workflowId, description.runId);
+        if (close?.event.case === "completed" || close?.event.case === "rejected") {
+          response.status = close.event.case === "completed" ? SessionStatus.COMPLETED : SessionStatus.REJECTED;
+          response.result = close.event.value;
+        } else if (close?.event.case === "failed") {
+          response.failure = close.event.value.reason;
+        }
+      }
+      return response;
+    },
+
+    async *watch(workflowId, afterSequence, signal) {
+      const state = createSessionEventState();
+      let nextPageToken: Uint8Array | undefined;
+      while (!signal.aborted) {
+        let page: temporal.api.workflowservice.v1.GetWorkflowExecutionHistoryResponse;
+        try {
+          page = await connection.withAbortSignal(signal, () =>
+            connection.withDeadline(Date.now() + LONG_POLL_TIMEOUT_MS, () =>
+              connection.workflowService.getWorkflowExecutionHistory({
+                namespace,
+                execution: { workflowId },
+                nextPageToken,
+                waitNewEvent: true,
+              }),
+            ),
+          );
+        } catch (error) {
+          if (signal.aborted || grpcCode(error) === GRPC_CANCELLED) return;
+          // A long-poll that saw no news before our own deadline: ask again.
+          if (grpcCode(error) === GRPC_DEADLINE_EXCEEDED) continue;
+          throw translate("watch", error, workflowId);
+        }
+        calls.inc({ operation: "watch", outcome: "ok" });
+        for (const event of page.history?.events ?? []) {
+          const sequence = BigInt(String(event.eventId ?? 0));
+          // Events at or before the resume point only teach the mapping activity types.
+          if (sequence > afterSequence) await decodePayloads(event);
+          const mapped = toSessionEvent(event, state);
+          if (mapped && sequence > afterSequence) yield mapped;
+          if (mapped && isTerminalEvent(mapped)) return;
+        }
+        if (!page.nextPageToken?.length) return;
+        nextPageToken = page.nextPageToken;
+      }
+    },
+
+    async ping(timeoutMs) {
+      try {
+        await connection.withDeadline(Date.now() + timeoutMs, () => connection.workflowService.getSystemInfo({}));
+        return true;
+      } catch {
+        return false;
+      }
+    },
+  };
+}
+
+function grpcCode(error: unknown): number | undefined {
+  for (let current = error; current; current = (current as { cause?: unknown }).cause) {
+    if (isGrpcServiceError(current)) return current.code;
+  }
+  return undefined;
+}
+
+function outcomeOf(error: Error): string {
+  if (error instanceof SessionNotFoundError) return "not_found";
+  if (error instanceof TemporalUnavailableError) return "unavailable";
+  if (error instanceof TemporalDeadlineError) return "deadline";
+  return "error";
+}
