@@ -1,8 +1,11 @@
 import { createCipheriv, createDecipheriv, randomBytes } from "node:crypto";
 import type { Payload, PayloadCodec } from "@temporalio/common";
 import { ValueError } from "@temporalio/common";
-import { temporal } from "@temporalio/proto";
+import proto from "@temporalio/proto";
 import type { CodecKey } from "../config.js";
+
+// @temporalio/proto is CommonJS without static named exports, so Node's ESM loader needs the default import.
+const { api } = proto.temporal;
 
 const ENCODING = "binary/encrypted";
 const KEY_ID_METADATA = "encryption-key-id";
@@ -30,7 +33,7 @@ export function createEncryptionCodec(keys: readonly CodecKey[]): PayloadCodec {
       return payloads.map((payload) => {
         const iv = randomBytes(IV_BYTES);
         const cipher = createCipheriv("aes-256-gcm", active.key, iv);
-        const plain = temporal.api.common.v1.Payload.encode(payload).finish();
+        const plain = api.common.v1.Payload.encode(payload).finish();
         const data = Buffer.concat([iv, cipher.update(plain), cipher.final(), cipher.getAuthTag()]);
         return {
           metadata: { encoding: encoder.encode(ENCODING), [KEY_ID_METADATA]: encoder.encode(active.id) },
@@ -52,7 +55,7 @@ export function createEncryptionCodec(keys: readonly CodecKey[]): PayloadCodec {
         const decipher = createDecipheriv("aes-256-gcm", key, data.subarray(0, IV_BYTES));
         decipher.setAuthTag(data.subarray(data.length - TAG_BYTES));
         const plain = Buffer.concat([decipher.update(data.subarray(IV_BYTES, data.length - TAG_BYTES)), decipher.final()]);
-        return temporal.api.common.v1.Payload.decode(plain) as Payload;
+        return api.common.v1.Payload.decode(plain) as Payload;
       });
     },
   };

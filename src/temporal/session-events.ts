@@ -6,7 +6,7 @@
 import { create, fromJson, type DescMessage, type JsonValue } from "@bufbuild/protobuf";
 import { timestampFromMs, type Timestamp } from "@bufbuild/protobuf/wkt";
 import { defaultPayloadConverter, type Payload } from "@temporalio/common";
-import { temporal } from "@temporalio/proto";
+import proto, { type temporal } from "@temporalio/proto";
 import {
   AuditEmittedSchema,
   CompletionSchema,
@@ -21,9 +21,12 @@ import {
 } from "../../gen/somagent/orchestrator/v1/session_pb.js";
 import { ACTIVITY, type AuditEmitResult, type IdentityTokenResult, type SessionInput } from "../workflows/contract.js";
 
+// @temporalio/proto is CommonJS without static named exports, so Node's ESM loader needs the default import.
+const { api } = proto.temporal;
+
 type HistoryEvent = temporal.api.history.v1.IHistoryEvent;
 type Failure = temporal.api.failure.v1.IFailure;
-const EventType = temporal.api.enums.v1.EventType;
+const EventType = api.enums.v1.EventType;
 
 /** What the mapping remembers between events: the activity type of each scheduled activity. */
 export interface SessionEventState {

@@ -7,7 +7,7 @@ import { create } from "@bufbuild/protobuf";
 import { timestampFromMs } from "@bufbuild/protobuf/wkt";
 import { WorkflowNotFoundError, isGrpcServiceError } from "@temporalio/client";
 import type { Payload } from "@temporalio/common";
-import { temporal } from "@temporalio/proto";
+import proto, { type temporal } from "@temporalio/proto";
 import { Counter, Histogram } from "prom-client";
 import {
   GetResponseSchema,
@@ -21,6 +21,9 @@ import { SESSION_WORKFLOW_TYPE, type SessionInput } from "../workflows/contract.
 import type { TemporalConnection } from "./connection.js";
 import { SessionNotFoundError, TemporalDeadlineError, TemporalUnavailableError } from "./errors.js";
 import { createSessionEventState, isTerminalEvent, toSessionEvent } from "./session-events.js";
+
+// @temporalio/proto is CommonJS without static named exports, so Node's ESM loader needs the default import.
+const { api } = proto.temporal;
 
 /** What Temporal is asked on behalf of the API's handlers. */
 export interface SessionPort {
@@ -64,7 +67,7 @@ const CALL_TIMEOUT_MS = 10_000;
 /** Deadline of one history long-poll; Temporal answers empty after ~20 s without news. */
 const LONG_POLL_TIMEOUT_MS = 30_000;
 
-const CLOSE_EVENT = temporal.api.enums.v1.HistoryEventFilterType.HISTORY_EVENT_FILTER_TYPE_CLOSE_EVENT;
+const CLOSE_EVENT = api.enums.v1.HistoryEventFilterType.HISTORY_EVENT_FILTER_TYPE_CLOSE_EVENT;
 const GRPC_NOT_FOUND = 5;
 const GRPC_UNAVAILABLE = 14;
 const GRPC_DEADLINE_EXCEEDED = 4;

@@ -1,0 +1,109 @@
+/**
+ * The one error mapper of the API: every failure, whatever the protocol,
+ * becomes a `ConnectError` here, and the REST side turns that into an HTTP
+ * status and a google.rpc.Status-shaped JSON body. Unexpected errors are
+ * logged with a generated id; only the id reaches the caller.
+ */
+import { randomUUID } from "node:crypto";
+import { create, toJson, type DescMessage } from "@bufbuild/protobuf";
+import { Code, ConnectError } from "@connectrpc/connect";
+import { SessionNotFoundError, TemporalDeadlineError, TemporalUnavailableError } from "../temporal/errors.js";
+import type { Logger } from "./logger.js";
+
+/** The server is draining for shutdown and takes no new calls. */
+export class ShuttingDownError extends ConnectError {
+  constructor() {
+    super("server is shutting down; retry on another instance", Code.Unavailable);
+    this.name = "ShuttingDownError";
+  }
+}
+
+/** A request body over the size limit (HTTP 413 on REST, RESOURCE_EXHAUSTED elsewhere). */
+export class RequestTooLargeError extends ConnectError {
+  constructor(limitBytes: number) {
+    super(`request body exceeds the limit of ${limitBytes} bytes`, Code.ResourceExhausted);
+    this.name = "RequestTooLargeError";
+  }
+}
+
+/** A request body whose content type the endpoint does not read (HTTP 415). */
+export class UnsupportedMediaTypeError extends ConnectError {
+  constructor(contentType: string) {
+    super(`content type ${JSON.stringify(contentType || "(none)")} is not supported: send application/json`, Code.InvalidArgument);
+    this.name = "UnsupportedMediaTypeError";
+  }
+}
+
+/**
+ * Maps any thrown value to a `ConnectError`: port failures to NOT_FOUND,
+ * UNAVAILABLE, DEADLINE_EXCEEDED; a `ConnectError` passes through (except an
+ * INTERNAL/UNKNOWN one, whose message is replaced by an error id); anything
+ * else is INTERNAL with an error id, the original logged under that id.
+ */
+export function toConnectError(error: unknown, logger: Logger): ConnectError {
+  if (error instanceof SessionNotFoundError) return new ConnectError(error.message, Code.NotFound);
+  if (error instanceof TemporalUnavailableError) return new ConnectError(error.message, Code.Unavailable);
+  if (error instanceof TemporalDeadlineError) return new ConnectError(error.message, Code.DeadlineExceeded);
+  if (error instanceof ConnectError && error.code !== Code.Internal && error.code !== Code.Unknown) return error;
+  const errorId = randomUUID();
+  logger.error("unexpected error", {
+    errorId,
+    error: error instanceof Error ? { name: error.name, message: error.message, stack: error.stack } : String(error),
+  });
+  return new ConnectError(`internal error (error id ${errorId})`, Code.Internal);
+}
+
+const HTTP_STATUS: Record<Code, number> = {
+  [Code.Canceled]: 499,
+  [Code.Unknown]: 500,
+  [Code.InvalidArgument]: 400,
+  [Code.DeadlineExceeded]: 504,
+  [Code.NotFound]: 404,
+  [Code.AlreadyExists]: 409,
+  [Code.PermissionDenied]: 403,
+  [Code.ResourceExhausted]: 429,
+  [Code.FailedPrecondition]: 400,
+  [Code.Aborted]: 409,
+  [Code.OutOfRange]: 400,
+  [Code.Unimplemented]: 501,
+  [Code.Internal]: 500,
+  [Code.Unavailable]: 503,
+  [Code.DataLoss]: 500,
+  [Code.Unauthenticated]: 401,
+};
+
+/** The HTTP status of an error, per the google.rpc mapping (413 for an oversize body, 415 for a wrong content type). */
+export function httpStatusOf(error: ConnectError): number {
+  if (error instanceof RequestTooLargeError) return 413;
+  if (error instanceof UnsupportedMediaTypeError) return 415;
+  return HTTP_STATUS[error.code] ?? 500;
+}
+
+/** The canonical name of a code, e.g. `INVALID_ARGUMENT`. */
+export function codeName(code: Code): string {
+  if (code === Code.Canceled) return "CANCELLED";
+  return Code[code].replace(/([a-z])([A-Z])/g, "$1_$2").toUpperCase();
+}
+
+/** JSON of google.rpc.Status, plus the canonical `status` name. */
+export interface StatusJson {
+  code: number;
+  status: string;
+  message: string;
+  details: Record<string, unknown>[];
+}
+
+/** The google.rpc.Status JSON body of an error; details as `Any` JSON with `@type`. */
+export function statusJson(error: ConnectError): StatusJson {
+  return {
+    code: error.code,
+    status: codeName(error.code),
+    message: error.rawMessage,
+    details: error.details.flatMap((detail) => {
+      if (!("desc" in detail)) return [];
+      const desc = detail.desc as DescMessage;
+      const json = toJson(desc, create(desc, detail.value as never)) as Record<string, unknown>;
+      return [{ "@type": `type.googleapis.com/${desc.typeName}`, ...json }];
+    }),
+  };
+}

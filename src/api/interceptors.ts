@@ -1,0 +1,145 @@
+/**
+ * Cross-cutting work done once for every RPC of every protocol (REST calls
+ * pass through the same chain): observation (metrics, one log line, a span),
+ * error mapping and request validation.
+ */
+import { create, type DescMessage, type MessageShape } from "@bufbuild/protobuf";
+import { createValidator, type Violation } from "@bufbuild/protovalidate";
+import { pathToString } from "@bufbuild/protobuf/reflect";
+import { Code, ConnectError, createContextKey, type Interceptor } from "@connectrpc/connect";
+import { SpanKind, SpanStatusCode, type Tracer } from "@opentelemetry/api";
+import { BadRequest_FieldViolationSchema, BadRequestSchema } from "../../gen/google/rpc/error_details_pb.js";
+import { codeName, toConnectError } from "./errors.js";
+import type { Logger } from "./logger.js";
+import { requestDuration, requestsTotal, streamsInFlight } from "./metrics.js";
+
+/** The wire protocol of a call: `connect`, `grpc`, `grpc-web` or `rest`. */
+export const PROTOCOL = createContextKey<string>("connect", { description: "wire protocol" });
+
+/** The protocol a Connect-router request speaks, from its content type. */
+export function protocolOf(contentType: string | undefined): string {
+  if (contentType?.startsWith("application/grpc-web")) return "grpc-web";
+  if (contentType?.startsWith("application/grpc")) return "grpc";
+  return "connect";
+}
+
+/**
+ * Measures each call (counter by code, latency, open streams), writes one
+ * JSON log line when it ends and wraps it in a server span. Outermost, so it
+ * sees the final code.
+ */
+export function createObserveInterceptor(logger: Logger, tracer: Tracer): Interceptor {
+  return (next) => async (req) => {
+    const protocol = req.contextValues.get(PROTOCOL);
+    const method = `${req.service.typeName}/${req.method.name}`;
+    const started = performance.now();
+    const span = tracer.startSpan(method, {
+      kind: SpanKind.SERVER,
+      attributes: { "rpc.system": protocol === "rest" ? "http" : protocol, "rpc.service": req.service.typeName, "rpc.method": req.method.name },
+    });
+    const finish = (error?: ConnectError) => {
+      const code = error ? codeName(error.code) : "OK";
+      const durationMs = performance.now() - started;
+      requestsTotal.inc({ method, protocol, code });
+      requestDuration.observe({ method, protocol }, durationMs / 1000);
+      span.setAttribute("rpc.grpc.status_code", error?.code ?? 0);
+      if (error) span.setStatus({ code: SpanStatusCode.ERROR, message: error.rawMessage });
+      span.end();
+      logger.info("rpc", { method, protocol, code, durationMs: Math.round(durationMs * 10) / 10, ...(error ? { error: error.rawMessage } : {}) });
+    };
+    let response;
+    try {
+      response = await next(req);
+    } catch (error) {
+      finish(ConnectError.from(error));
+      throw error;
+    }
+    if (!response.stream) {
+      finish();
+      return response;
+    }
+    const messages = response.message;
+    streamsInFlight.inc({ method, protocol });
+    return {
+      ...response,
+      message: (async function* () {
+        let failure: ConnectError | undefined;
+        try {
+          yield* messages;
+        } catch (error) {
+          failure = ConnectError.from(error);
+          throw error;
+        } finally {
+          streamsInFlight.dec({ method, protocol });
+          finish(failure);
+        }
+      })(),
+    };
+  };
+}
+
+/** Maps every failure, unary or mid-stream, through the one error mapper. */
+export function createErrorInterceptor(logger: Logger): Interceptor {
+  return (next) => async (req) => {
+    let response;
+    try {
+      response = await next(req);
+    } catch (error) {
+      throw toConnectError(error, logger);
+    }
+    if (!response.stream) return response;
+    const messages = response.message;
+    return {
+      ...response,
+      message: (async function* () {
+        try {
+          yield* messages;
+        } catch (error) {
+          throw toConnectError(error, logger);
+        }
+      })(),
+    };
+  };
+}
+
+/**
+ * Validates every request message against its protovalidate rules before the
+ * handler runs; violations are INVALID_ARGUMENT naming the field(s), with a
+ * google.rpc.BadRequest detail listing each.
+ */
+export function createValidationInterceptor(): Interceptor {
+  const validator = createValidator();
+  const check = <D extends DescMessage>(schema: D, message: MessageShape<D>) => {
+    const result = validator.validate(schema, message);
+    if (result.kind === "valid") return;
+    if (result.kind === "error") throw result.error;
+    throw invalidArgument(result.violations);
+  };
+  return (next) => async (req) => {
+    if (!req.stream) {
+      check(req.method.input, req.message);
+      return next(req);
+    }
+    const input = req.message;
+    return next({
+      ...req,
+      message: (async function* () {
+        for await (const message of input) {
+          check(req.method.input, message);
+          yield message;
+        }
+      })(),
+    });
+  };
+}
+
+function invalidArgument(violations: Violation[]): ConnectError {
+  const detail = create(BadRequestSchema, {
+    fieldViolations: violations.map((v) =>
+      create(BadRequest_FieldViolationSchema, { field: pathToString(v.field), description: v.message, reason: v.ruleId }),
+    ),
+  });
+  return new ConnectError(violations.map((v) => v.toString()).join("; "), Code.InvalidArgument, undefined, [
+    { desc: BadRequestSchema, value: detail },
+  ]);
+}

@@ -1,0 +1,56 @@
+/**
+ * Entry point of the API process: reads the configuration, connects to
+ * Temporal (lazily), listens on `HOST:PORT` and drains on SIGTERM/SIGINT.
+ */
+import { ConfigError, loadApiConfig } from "../config.js";
+import { createTemporalConnection } from "../temporal/connection.js";
+import { createTemporalSessionPort } from "../temporal/session-port.js";
+import { createTelemetry } from "../telemetry.js";
+import { createLogger } from "./logger.js";
+import { createServer } from "./server.js";
+
+const logger = createLogger("somagent-orchestrator-api");
+
+async function main(): Promise<void> {
+  const config = loadApiConfig();
+  const telemetry = createTelemetry(config.telemetry);
+  const temporal = createTemporalConnection(config.temporal);
+  const server = createServer({
+    sessions: createTemporalSessionPort(temporal),
+    corsAllowedOrigins: config.corsAllowedOrigins,
+    shutdownGraceMs: config.shutdownGraceMs,
+    logger,
+    tracer: telemetry.tracer,
+  });
+  const address = await server.listen(config.port, config.host);
+  logger.info("listening", {
+    address: `${address.address}:${address.port}`,
+    temporal: `${config.temporal.address.host}:${config.temporal.address.port}`,
+    namespace: config.temporal.namespace,
+    taskQueue: config.temporal.taskQueue,
+    restRoutes: server.restRoutes,
+  });
+
+  let stopping = false;
+  const stop = (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    logger.info("shutting down", { signal, graceMs: config.shutdownGraceMs });
+    // A second timer so a stuck close never outlives the grace period by much.
+    setTimeout(() => process.exit(1), config.shutdownGraceMs + 5_000).unref();
+    void server
+      .shutdown()
+      .then(() => temporal.close())
+      .then(() => telemetry.shutdown())
+      .then(() => process.exit(0));
+  };
+  process.on("SIGTERM", () => stop("SIGTERM"));
+  process.on("SIGINT", () => stop("SIGINT"));
+}
+
+main().catch((error: unknown) => {
+  logger.error(error instanceof ConfigError ? "invalid configuration" : "failed to start", {
+    error: error instanceof Error ? error.message : String(error),
+  });
+  process.exit(1);
+});

@@ -1,0 +1,368 @@
+/**
+ * REST/JSON transcoding generated from the `google.api.http` annotations of
+ * the served services: path templates, query parameters and the body are
+ * bound into the request message, which then runs through the same
+ * interceptors and handler implementation as gRPC and Connect. Responses are
+ * proto JSON with proto field names. Server-streaming methods are served as
+ * server-sent events: the response field marked `(sse_event_id)` is each
+ * event's `id:`, and the `Last-Event-ID` header fills the request field marked
+ * `(sse_last_event_id)`. Adding an annotated RPC needs no code here.
+ */
+import {
+  ScalarType,
+  fromJson,
+  getOption,
+  toJson,
+  type DescField,
+  type DescMessage,
+  type DescMethod,
+  type JsonObject,
+  type JsonValue,
+} from "@bufbuild/protobuf";
+import {
+  Code,
+  ConnectError,
+  createContextValues,
+  createHandlerContext,
+  createServiceImplSpec,
+  type Interceptor,
+  type MethodImplSpec,
+} from "@connectrpc/connect";
+import { createAsyncIterable, invokeUnaryImplementation, transformInvokeImplementation } from "@connectrpc/connect/protocol";
+import { http } from "../../gen/google/api/annotations_pb.js";
+import type { HttpRule } from "../../gen/google/api/http_pb.js";
+import { sse_event_id, sse_last_event_id } from "../../gen/somagent/orchestrator/v1/sse_options_pb.js";
+import { RequestTooLargeError, UnsupportedMediaTypeError, codeName, statusJson, toConnectError } from "./errors.js";
+import { writeError, writeJson, type HttpRequest, type HttpResponse } from "./http-responses.js";
+import { PROTOCOL } from "./interceptors.js";
+import type { Logger } from "./logger.js";
+import { requestsTotal } from "./metrics.js";
+import type { ServiceRegistration } from "./services.js";
+
+/** How the transcoder is wired. */
+export interface RestTranscoderOptions {
+  services: readonly ServiceRegistration[];
+  /** The same interceptors the Connect router uses. */
+  interceptors: Interceptor[];
+  maxBodyBytes: number;
+  /** Aborted on shutdown: open event streams end cleanly. */
+  shutdownSignal: AbortSignal;
+  logger: Logger;
+  /** Interval of SSE keep-alive comments. */
+  heartbeatMs?: number;
+}
+
+/** The REST routes and the request handler serving them. */
+export interface RestTranscoder {
+  /** `METHOD /template` of every route, for logs and docs. */
+  routes: readonly string[];
+  /** Serves the request when its path matches a route and returns true; returns false otherwise. */
+  handle(req: HttpRequest, res: HttpResponse): boolean;
+}
+
+interface Route {
+  verb: string;
+  template: string;
+  pattern: RegExp;
+  /** Field paths bound by the template's variables, in capture order. */
+  variables: string[];
+  /** `*`, a field path, or "" for no body. */
+  body: string;
+  responseBody: string;
+  spec: MethodImplSpec;
+  /** Request field filled from `Last-Event-ID`, response field written as `id:`. */
+  lastEventIdField: DescField | undefined;
+  eventIdField: DescField | undefined;
+}
+
+const JSON_READ = { ignoreUnknownFields: false } as const;
+const JSON_WRITE = { useProtoFieldName: true } as const;
+
+/**
+ * Compiles the routes of every annotated method. Throws at start-up when a
+ * template is malformed or binds a field the request message lacks.
+ */
+export function createRestTranscoder(options: RestTranscoderOptions): RestTranscoder {
+  const routes = options.services.flatMap(({ service, implementation }) => {
+    const spec = createServiceImplSpec(service, implementation);
+    return service.methods.flatMap((method) => {
+      const methodSpec = spec.methods[method.localName];
+      if (!methodSpec || method.methodKind === "client_streaming" || method.methodKind === "bidi_streaming") return [];
+      const rule = getOption(method, http);
+      return [rule, ...rule.additionalBindings].filter((r) => r.pattern.case !== undefined).map((r) => compileRoute(r, methodSpec));
+    });
+  });
+  // Templates with a `:verb` first, so `/x/{id}:watch` is not taken as `/x/{id}`.
+  routes.sort((a, b) => Number(b.template.includes(":")) - Number(a.template.includes(":")));
+
+  const handle = (req: HttpRequest, res: HttpResponse): boolean => {
+    const url = new URL(req.url ?? "/", "http://localhost");
+    const matching = routes.filter((route) => route.pattern.test(url.pathname));
+    if (matching.length === 0) return false;
+    const route = matching.find((r) => r.verb === req.method);
+    if (!route) {
+      writeError(res, new ConnectError(`method ${req.method} is not allowed on ${url.pathname}`, Code.Unimplemented), 405);
+      return true;
+    }
+    void serve(route, url, req, res).catch((error: unknown) => {
+      writeError(res, toConnectError(error, options.logger));
+    });
+    return true;
+  };
+
+  async function serve(route: Route, url: URL, req: HttpRequest, res: HttpResponse): Promise<void> {
+    const { method } = route.spec;
+    const methodName = `${method.parent.typeName}/${method.name}`;
+    let input;
+    try {
+      input = fromJson(method.input, await bindRequest(route, url, req, options.maxBodyBytes), JSON_READ);
+    } catch (error) {
+      const rejected =
+        error instanceof ConnectError ? error : new ConnectError(error instanceof Error ? error.message : String(error), Code.InvalidArgument);
+      // Never reached the interceptors: count and log the rejection here.
+      requestsTotal.inc({ method: methodName, protocol: "rest", code: codeName(rejected.code) });
+      options.logger.info("rpc", { method: methodName, protocol: "rest", code: codeName(rejected.code), error: rejected.rawMessage });
+      writeError(res, rejected);
+      return;
+    }
+    const requestAbort = new AbortController();
+    res.once("close", () => requestAbort.abort());
+    const context = createHandlerContext({
+      service: method.parent,
+      method,
+      protocolName: "rest",
+      requestMethod: req.method ?? "GET",
+      url: url.href,
+      requestHeader: headersOf(req),
+      requestSignal: requestAbort.signal,
+      shutdownSignal: options.shutdownSignal,
+      contextValues: createContextValues().set(PROTOCOL, "rest"),
+    });
+    if (route.spec.kind === "unary") {
+      let output;
+      try {
+        output = await invokeUnaryImplementation(route.spec, context, input, options.interceptors);
+      } catch (error) {
+        writeError(res, ConnectError.from(error));
+        return;
+      }
+      writeJson(res, 200, responseJson(route, method, output));
+      return;
+    }
+    await streamEvents(route, method, context, input, res, requestAbort.signal);
+  }
+
+  async function streamEvents(
+    route: Route,
+    method: DescMethod,
+    context: ReturnType<typeof createHandlerContext>,
+    input: unknown,
+    res: HttpResponse,
+    closed: AbortSignal,
+  ): Promise<void> {
+    const outputs = transformInvokeImplementation(route.spec, context, options.interceptors)(createAsyncIterable([input as never]));
+    const iterator = outputs[Symbol.asyncIterator]();
+    let first: IteratorResult<unknown>;
+    try {
+      first = await iterator.next();
+    } catch (error) {
+      // Nothing was sent yet, so the failure is still an HTTP status (e.g. 404).
+      writeError(res, ConnectError.from(error));
+      return;
+    }
+    if (first.done) {
+      // Nothing after the client's Last-Event-ID: 204 also stops EventSource reconnecting.
+      res.writeHead(204);
+      res.end();
+      return;
+    }
+    res.writeHead(200, { "content-type": "text/event-stream; charset=utf-8", "cache-control": "no-cache", "x-accel-buffering": "no" });
+    const send = (message: unknown) => {
+      const id = route.eventIdField ? `id: ${String((message as Record<string, unknown>)[route.eventIdField.localName])}\n` : "";
+      res.write(`${id}data: ${JSON.stringify(responseJson(route, method, message))}\n\n`);
+    };
+    const heartbeat = setInterval(() => res.write(": keep-alive\n\n"), options.heartbeatMs ?? 15_000);
+    try {
+      send(first.value);
+      for (;;) {
+        const next = await iterator.next();
+        if (next.done) break;
+        send(next.value);
+      }
+      if (!closed.aborted) res.write("event: end\ndata: {}\n\n");
+    } catch (error) {
+      res.write(`event: error\ndata: ${JSON.stringify(statusJson(ConnectError.from(error)))}\n\n`);
+    } finally {
+      clearInterval(heartbeat);
+      res.end();
+    }
+  }
+
+  return { routes: routes.map((r) => `${r.verb} ${r.template}`), handle };
+}
+
+function compileRoute(rule: HttpRule, spec: MethodImplSpec): Route {
+  const { method } = spec;
+  const pattern = rule.pattern;
+  if (pattern.case === undefined) throw new Error(`${method.name}: empty google.api.http rule`);
+  const verb = pattern.case === "custom" ? pattern.value.kind : pattern.case.toUpperCase();
+  const template = pattern.case === "custom" ? pattern.value.path : pattern.value;
+  const variables: string[] = [];
+  let source = "";
+  for (const token of template.matchAll(/\{([A-Za-z_][\w.]*)(?:=([^}]*))?\}|\*\*|\*|[^{*]+/g)) {
+    if (token[1] !== undefined) {
+      fieldAt(method.input, token[1], `${method.name}: template ${template}`);
+      variables.push(token[1]);
+      source += `(${segmentsPattern(token[2] ?? "*")})`;
+    } else {
+      source += segmentsPattern(token[0]);
+    }
+  }
+  if (rule.body !== "" && rule.body !== "*") fieldAt(method.input, rule.body, `${method.name}: body`);
+  const fields = (message: DescMessage, option: typeof sse_event_id) => message.fields.find((f) => getOption(f, option));
+  return {
+    verb,
+    template,
+    pattern: new RegExp(`^${source}$`),
+    variables,
+    body: rule.body,
+    responseBody: rule.responseBody,
+    spec,
+    lastEventIdField: fields(method.input, sse_last_event_id),
+    eventIdField: fields(method.output, sse_event_id),
+  };
+}
+
+/** `*` is one segment, `**` any number of them; everything else is literal. */
+function segmentsPattern(text: string): string {
+  return text
+    .split("/")
+    .map((segment) => (segment === "**" ? ".+" : segment === "*" ? "[^/]+" : segment.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")))
+    .join("/");
+}
+
+/** The field at a dotted path (proto or JSON names); throws naming `where` when absent. */
+function fieldAt(message: DescMessage, path: string, where: string): DescField {
+  let current: DescMessage | undefined = message;
+  let field: DescField | undefined;
+  for (const name of path.split(".")) {
+    field = current?.fields.find((f) => f.name === name || f.jsonName === name);
+    if (!field) throw new ConnectError(`${where}: unknown field "${path}"`, Code.InvalidArgument);
+    current = field.fieldKind === "message" ? field.message : undefined;
+  }
+  if (!field) throw new ConnectError(`${where}: empty field path`, Code.InvalidArgument);
+  return field;
+}
+
+/** Builds the request's proto JSON from body, path variables, query and Last-Event-ID. */
+async function bindRequest(route: Route, url: URL, req: HttpRequest, maxBodyBytes: number): Promise<JsonObject> {
+  const { method } = route.spec;
+  let json: JsonObject = {};
+  const raw = await readBody(req, maxBodyBytes);
+  if (route.body !== "") {
+    const contentType = String(req.headers["content-type"] ?? "");
+    if (raw.length > 0 && !/^application\/json\s*(;|$)/i.test(contentType)) {
+      throw new UnsupportedMediaTypeError(contentType);
+    }
+    const body = parseJson(raw);
+    if (route.body === "*") {
+      if (typeof body !== "object" || body === null || Array.isArray(body)) {
+        throw new ConnectError("request body must be a JSON object", Code.InvalidArgument);
+      }
+      json = body as JsonObject;
+    } else if (body !== undefined) {
+      setPath(json, route.body, body);
+    }
+  } else if (raw.length > 0) {
+    throw new ConnectError(`${route.verb} ${route.template} takes no request body`, Code.InvalidArgument);
+  }
+  const captures = route.pattern.exec(url.pathname) ?? [];
+  route.variables.forEach((path, i) => {
+    const value = (captures[i + 1] ?? "").split("/").map(decodeURIComponent).join("/");
+    setPath(json, path, scalarJson(fieldAt(method.input, path, "path"), value));
+  });
+  for (const [key, value] of url.searchParams) {
+    if (route.body === "*") {
+      throw new ConnectError(`query parameter "${key}" is not accepted: the body carries the whole request`, Code.InvalidArgument);
+    }
+    const field = fieldAt(method.input, key, "query parameter");
+    const converted = scalarJson(field, value);
+    if (field.fieldKind === "list") {
+      const existing = getPath(json, key);
+      setPath(json, key, [...(Array.isArray(existing) ? existing : []), converted]);
+    } else {
+      setPath(json, key, converted);
+    }
+  }
+  const lastEventId = req.headers["last-event-id"];
+  if (route.lastEventIdField && typeof lastEventId === "string" && lastEventId !== "") {
+    json[route.lastEventIdField.name] = lastEventId;
+  }
+  return json;
+}
+
+/** Path and query values are strings; booleans must become JSON booleans, the rest parse from strings. */
+function scalarJson(field: DescField, value: string): JsonValue {
+  const scalar = field.fieldKind === "scalar" || field.fieldKind === "list" ? field.scalar : undefined;
+  if (scalar === ScalarType.BOOL) {
+    if (value === "true" || value === "false") return value === "true";
+    throw new ConnectError(`${field.name}: "${value}" is not true or false`, Code.InvalidArgument);
+  }
+  return value;
+}
+
+function setPath(json: JsonObject, path: string, value: JsonValue): void {
+  const names = path.split(".");
+  let current = json;
+  for (const name of names.slice(0, -1)) {
+    const next = current[name];
+    if (typeof next !== "object" || next === null || Array.isArray(next)) current[name] = {};
+    current = current[name] as JsonObject;
+  }
+  current[names[names.length - 1] as string] = value;
+}
+
+function getPath(json: JsonObject, path: string): JsonValue | undefined {
+  let current: JsonValue | undefined = json;
+  for (const name of path.split(".")) {
+    current = typeof current === "object" && current !== null && !Array.isArray(current) ? current[name] : undefined;
+  }
+  return current;
+}
+
+function parseJson(raw: Buffer): JsonValue | undefined {
+  if (raw.length === 0) return undefined;
+  try {
+    return JSON.parse(raw.toString("utf8")) as JsonValue;
+  } catch (error) {
+    throw new ConnectError(`request body is not valid JSON: ${(error as Error).message}`, Code.InvalidArgument);
+  }
+}
+
+/** Reads the whole body, failing with {@link RequestTooLargeError} past `limit` bytes without buffering more. */
+async function readBody(req: HttpRequest, limit: number): Promise<Buffer> {
+  const declared = Number(req.headers["content-length"] ?? 0);
+  if (declared > limit) throw new RequestTooLargeError(limit);
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of req as AsyncIterable<Buffer>) {
+    size += chunk.length;
+    if (size > limit) throw new RequestTooLargeError(limit);
+    chunks.push(chunk);
+  }
+  return Buffer.concat(chunks);
+}
+
+function responseJson(route: Route, method: DescMethod, message: unknown): JsonValue {
+  const json = toJson(method.output, message as never, JSON_WRITE) as JsonObject;
+  return route.responseBody === "" ? json : (getPath(json, route.responseBody) ?? null);
+}
+
+function headersOf(req: HttpRequest): Headers {
+  const headers = new Headers();
+  for (const [name, value] of Object.entries(req.headers)) {
+    if (name.startsWith(":") || value === undefined) continue;
+    for (const item of Array.isArray(value) ? value : [value]) headers.append(name, item);
+  }
+  return headers;
+}

@@ -1,0 +1,248 @@
+/**
+ * The API server: one cleartext port serving gRPC (h2c prior knowledge),
+ * gRPC-Web, Connect and REST/JSON over HTTP/1.1 and HTTP/2, plus `/health`,
+ * `/ready`, `/metrics`, gRPC health and server reflection. Tests start it on
+ * port 0; only `main.ts` listens on the configured port.
+ */
+import http from "node:http";
+import http2 from "node:http2";
+import net, { type AddressInfo } from "node:net";
+import { Code, ConnectError, cors, createContextValues } from "@connectrpc/connect";
+import { connectNodeAdapter } from "@connectrpc/connect-node";
+import { trace, type Tracer } from "@opentelemetry/api";
+import { Health } from "../../gen/grpc/health/v1/health_pb.js";
+import { ServerReflection as ReflectionV1 } from "../../gen/grpc/reflection/v1/reflection_pb.js";
+import { ServerReflection as ReflectionV1alpha } from "../../gen/grpc/reflection/v1alpha/reflection_pb.js";
+import { SessionService } from "../../gen/somagent/orchestrator/v1/session_pb.js";
+import type { SessionPort } from "../temporal/session-port.js";
+import { ShuttingDownError } from "./errors.js";
+import { createHealthService } from "./health-service.js";
+import { writeError, writeJson, type HttpRequest, type HttpResponse } from "./http-responses.js";
+import { PROTOCOL, createErrorInterceptor, createObserveInterceptor, createValidationInterceptor, protocolOf } from "./interceptors.js";
+import { createLogger, type Logger } from "./logger.js";
+import { METRICS_CONTENT_TYPE, metricsText } from "./metrics.js";
+import { createReadiness, type Readiness } from "./readiness.js";
+import { createReflectionServices } from "./reflection-service.js";
+import { createRestTranscoder } from "./rest-transcoder.js";
+import { createSessionService } from "./session-service.js";
+import { registration } from "./services.js";
+
+/** What the server needs from outside. */
+export interface ApiServerDeps {
+  sessions: SessionPort;
+  /** Origins allowed to call from browsers; `*` allows any. */
+  corsAllowedOrigins: readonly string[];
+  /** Time in-flight calls get to finish on shutdown. */
+  shutdownGraceMs: number;
+  logger?: Logger;
+  tracer?: Tracer;
+  /** Largest accepted request body or message (default 256 KiB). */
+  maxBodyBytes?: number;
+  /** How often Temporal is probed for readiness (default 2 s). */
+  readinessIntervalMs?: number;
+  /** Interval of keep-alive comments on server-sent event streams (default 15 s). */
+  sseHeartbeatMs?: number;
+}
+
+/** A running (or ready to run) API server. */
+export interface ApiServer {
+  /** Listens on `port` (0 for a free one); resolves with the bound address. Throws when the port is taken. */
+  listen(port: number, host?: string): Promise<AddressInfo>;
+  /** Readiness as `/ready` and gRPC health report it. */
+  readiness: Readiness;
+  /** `METHOD /template` of each REST route. */
+  restRoutes: readonly string[];
+  /**
+   * Drains: readiness false, new requests refused (503 / UNAVAILABLE), open
+   * streams ended cleanly, in-flight unary calls given `shutdownGraceMs`, then
+   * every connection closed. Never throws.
+   */
+  shutdown(): Promise<void>;
+}
+
+const DEFAULT_MAX_BODY_BYTES = 256 * 1024;
+/** The first bytes of every HTTP/2 connection with prior knowledge (RFC 9113 §3.4). */
+const H2_PREFACE = Buffer.from("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n");
+const CORS_ALLOWED_HEADERS = [...cors.allowedHeaders, "Authorization", "Last-Event-ID"].join(", ");
+const CORS_ALLOWED_METHODS = [...new Set([...cors.allowedMethods, "GET", "POST"])].join(", ");
+const CORS_EXPOSED_HEADERS = cors.exposedHeaders.join(", ");
+
+/** Builds the server; throws at start-up when a REST annotation is malformed. */
+export function createServer(deps: ApiServerDeps): ApiServer {
+  const logger = deps.logger ?? createLogger("somagent-orchestrator-api");
+  const tracer = deps.tracer ?? trace.getTracer("somagent-orchestrator-api");
+  const maxBodyBytes = deps.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES;
+  const readiness = createReadiness(() => deps.sessions.ping(2_000), deps.readinessIntervalMs ?? 2_000);
+  const shutdownController = new AbortController();
+  const interceptors = [createObserveInterceptor(logger, tracer), createErrorInterceptor(logger), createValidationInterceptor()];
+
+  const served = [SessionService, Health, ReflectionV1, ReflectionV1alpha];
+  const reflection = createReflectionServices(served);
+  const services = [
+    registration(SessionService, createSessionService(deps.sessions)),
+    registration(Health, createHealthService(readiness, [SessionService.typeName])),
+    registration(ReflectionV1, reflection.v1),
+    registration(ReflectionV1alpha, reflection.v1alpha),
+  ];
+
+  const transcoder = createRestTranscoder({
+    services,
+    interceptors,
+    maxBodyBytes,
+    shutdownSignal: shutdownController.signal,
+    logger,
+    heartbeatMs: deps.sseHeartbeatMs,
+  });
+  const connectHandler = connectNodeAdapter({
+    routes: (router) => {
+      for (const { service, implementation } of services) router.service(service, implementation);
+    },
+    interceptors,
+    readMaxBytes: maxBodyBytes,
+    shutdownSignal: shutdownController.signal,
+    jsonOptions: { ignoreUnknownFields: false },
+    contextValues: (req) => createContextValues().set(PROTOCOL, protocolOf(req.headers["content-type"])),
+    fallback: (req, res) =>
+      writeError(res as HttpResponse, new ConnectError(`no route for ${req.method} ${req.url}`, Code.NotFound)),
+  });
+
+  const allowAnyOrigin = deps.corsAllowedOrigins.includes("*");
+  const allowedOrigins = new Set(deps.corsAllowedOrigins);
+
+  /** Adds CORS headers; answers preflights. Returns true when the request was answered. */
+  function applyCors(req: HttpRequest, res: HttpResponse): boolean {
+    const origin = req.headers.origin;
+    if (typeof origin !== "string") return false;
+    const allowed = allowAnyOrigin || allowedOrigins.has(origin);
+    const preflight = req.method === "OPTIONS" && req.headers["access-control-request-method"] !== undefined;
+    if (!allowed) {
+      if (preflight) writeError(res, new ConnectError(`origin ${origin} is not allowed`, Code.PermissionDenied));
+      return preflight;
+    }
+    res.setHeader("access-control-allow-origin", origin);
+    res.setHeader("vary", "Origin");
+    res.setHeader("access-control-expose-headers", CORS_EXPOSED_HEADERS);
+    if (!preflight) return false;
+    res.writeHead(204, {
+      "access-control-allow-methods": CORS_ALLOWED_METHODS,
+      "access-control-allow-headers": CORS_ALLOWED_HEADERS,
+      "access-control-max-age": "7200",
+    });
+    res.end();
+    return true;
+  }
+
+  let inFlight = 0;
+  let drained: (() => void) | undefined;
+
+  function handle(req: HttpRequest, res: HttpResponse): void {
+    inFlight += 1;
+    res.once("close", () => {
+      inFlight -= 1;
+      if (inFlight === 0) drained?.();
+    });
+    if (applyCors(req, res)) return;
+    const path = (req.url ?? "/").split("?")[0];
+    if (req.method === "GET" && path === "/health") {
+      writeJson(res, 200, { status: "ok" });
+      return;
+    }
+    if (req.method === "GET" && path === "/ready") {
+      const body = { ready: readiness.isReady(), temporal: readiness.temporalReachable() ? "reachable" : "unreachable", shuttingDown: readiness.shuttingDown() };
+      writeJson(res, body.ready ? 200 : 503, body);
+      return;
+    }
+    if (req.method === "GET" && path === "/metrics") {
+      metricsText().then(
+        (text) => {
+          res.writeHead(200, { "content-type": METRICS_CONTENT_TYPE });
+          res.end(text);
+        },
+        () => writeError(res, new ConnectError("metrics unavailable", Code.Internal)),
+      );
+      return;
+    }
+    if (readiness.shuttingDown()) {
+      // HTTP/1.1 clients drop the connection; HTTP/2 ones already got GOAWAY.
+      if (req.httpVersionMajor === 1) res.setHeader("connection", "close");
+      writeError(res, new ShuttingDownError());
+      return;
+    }
+    if (transcoder.handle(req, res)) return;
+    connectHandler(req, res as Parameters<typeof connectHandler>[1]);
+  }
+
+  const h1 = http.createServer({ keepAliveTimeout: 5_000 }, handle);
+  const h2 = http2.createServer({}, handle);
+  const h2Sessions = new Set<http2.ServerHttp2Session>();
+  h2.on("session", (session) => {
+    h2Sessions.add(session);
+    session.once("close", () => h2Sessions.delete(session));
+  });
+  for (const server of [h1, h2]) server.on("error", (error) => logger.error("http server error", { error: String(error) }));
+
+  const sockets = new Set<net.Socket>();
+  /** Peeks at the first bytes: the HTTP/2 preface goes to the HTTP/2 server, anything else to HTTP/1.1. */
+  const front = net.createServer((socket) => {
+    sockets.add(socket);
+    socket.once("close", () => sockets.delete(socket));
+    socket.on("error", () => socket.destroy());
+    let head = Buffer.alloc(0);
+    const onData = (chunk: Buffer) => {
+      head = Buffer.concat([head, chunk]);
+      const n = Math.min(head.length, H2_PREFACE.length);
+      const maybeH2 = head.subarray(0, n).equals(H2_PREFACE.subarray(0, n));
+      if (maybeH2 && head.length < H2_PREFACE.length) return;
+      socket.off("data", onData);
+      socket.pause();
+      socket.unshift(head);
+      if (maybeH2) {
+        // The HTTP/2 session reads the buffered bytes itself on the next tick; resuming would drop them.
+        h2.emit("connection", socket);
+      } else {
+        h1.emit("connection", socket);
+        socket.resume();
+      }
+    };
+    socket.on("data", onData);
+  });
+
+  let shuttingDown: Promise<void> | undefined;
+
+  return {
+    readiness,
+    restRoutes: transcoder.routes,
+
+    listen(port, host = "127.0.0.1") {
+      return new Promise((resolve, reject) => {
+        front.once("error", reject);
+        front.listen(port, host, () => {
+          front.off("error", reject);
+          resolve(front.address() as AddressInfo);
+        });
+      });
+    },
+
+    shutdown() {
+      shuttingDown ??= (async () => {
+        readiness.beginShutdown();
+        readiness.stop();
+        const closed = new Promise<void>((resolve) => front.close(() => resolve()));
+        // Open streams (Watch, health Watch) see their signal abort and end cleanly.
+        shutdownController.abort();
+        for (const session of h2Sessions) session.close();
+        h1.closeIdleConnections();
+        if (inFlight > 0) {
+          await new Promise<void>((resolve) => {
+            drained = resolve;
+            setTimeout(resolve, deps.shutdownGraceMs).unref();
+          });
+        }
+        for (const socket of sockets) socket.destroy();
+        await closed;
+        logger.info("server stopped", { abandonedRequests: inFlight });
+      })();
+      return shuttingDown;
+    },
+  };
+}

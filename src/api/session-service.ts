@@ -1,0 +1,39 @@
+/**
+ * The SessionService handlers, shared by every protocol (the REST transcoder
+ * calls these same functions). They turn requests into the session port's
+ * terms and back; validation, error mapping and observation happen in the
+ * interceptors.
+ */
+import { randomUUID } from "node:crypto";
+import type { ServiceImpl } from "@connectrpc/connect";
+import type { SessionService } from "../../gen/somagent/orchestrator/v1/session_pb.js";
+import type { SessionPort } from "../temporal/session-port.js";
+import { DEFAULT_MODEL, type SessionInput } from "../workflows/contract.js";
+
+/** Builds the SessionService implementation over a session port. */
+export function createSessionService(port: SessionPort): ServiceImpl<typeof SessionService> {
+  return {
+    async start(request) {
+      const metadata: Record<string, unknown> = request.metadata ?? {};
+      // protovalidate has already checked that a given session_id is a well-formed string.
+      const sessionId = typeof metadata.session_id === "string" ? metadata.session_id : randomUUID();
+      const input: SessionInput = {
+        sessionId,
+        tenant: request.tenant,
+        user: request.user,
+        prompt: request.prompt,
+        model: request.model === "" ? DEFAULT_MODEL : request.model,
+        metadata,
+      };
+      return port.start(input);
+    },
+
+    async get(request) {
+      return port.describe(request.workflowId);
+    },
+
+    async *watch(request, context) {
+      yield* port.watch(request.workflowId, request.afterSequence, context.signal);
+    },
+  };
+}
