@@ -10,28 +10,37 @@ import { Code, ConnectError } from "@connectrpc/connect";
 import { SessionNotFoundError, TemporalDeadlineError, TemporalUnavailableError } from "../temporal/errors.js";
 import type { Logger } from "./logger.js";
 
-/** The server is draining for shutdown and takes no new calls. */
-export class ShuttingDownError extends ConnectError {
-  constructor() {
-    super("server is shutting down; retry on another instance", Code.Unavailable);
-    this.name = "ShuttingDownError";
-  }
+/**
+ * HTTP statuses that refine the google.rpc mapping for a few REST failures.
+ * A WeakMap, not subclasses: ConnectError's `instanceof` matches any
+ * ConnectError, so subclasses cannot be told apart.
+ */
+const httpStatusOverrides = new WeakMap<ConnectError, number>();
+
+function withHttpStatus(error: ConnectError, status: number): ConnectError {
+  httpStatusOverrides.set(error, status);
+  return error;
 }
 
-/** A request body over the size limit (HTTP 413 on REST, RESOURCE_EXHAUSTED elsewhere). */
-export class RequestTooLargeError extends ConnectError {
-  constructor(limitBytes: number) {
-    super(`request body exceeds the limit of ${limitBytes} bytes`, Code.ResourceExhausted);
-    this.name = "RequestTooLargeError";
-  }
+/** The server is draining for shutdown and takes no new calls (UNAVAILABLE, 503). */
+export function shuttingDownError(): ConnectError {
+  return new ConnectError("server is shutting down; retry on another instance", Code.Unavailable);
 }
 
-/** A request body whose content type the endpoint does not read (HTTP 415). */
-export class UnsupportedMediaTypeError extends ConnectError {
-  constructor(contentType: string) {
-    super(`content type ${JSON.stringify(contentType || "(none)")} is not supported: send application/json`, Code.InvalidArgument);
-    this.name = "UnsupportedMediaTypeError";
-  }
+/** A request body over the size limit: RESOURCE_EXHAUSTED, HTTP 413. */
+export function requestTooLargeError(limitBytes: number): ConnectError {
+  return withHttpStatus(new ConnectError(`request body exceeds the limit of ${limitBytes} bytes`, Code.ResourceExhausted), 413);
+}
+
+/** A body whose content type the endpoint does not read: INVALID_ARGUMENT, HTTP 415. */
+export function unsupportedMediaTypeError(contentType: string): ConnectError {
+  const shown = JSON.stringify(contentType || "(none)");
+  return withHttpStatus(new ConnectError(`content type ${shown} is not supported: send application/json`, Code.InvalidArgument), 415);
+}
+
+/** A path served by REST, but not for this HTTP method: UNIMPLEMENTED, HTTP 405. */
+export function methodNotAllowedError(method: string, path: string): ConnectError {
+  return withHttpStatus(new ConnectError(`method ${method} is not allowed on ${path}`, Code.Unimplemented), 405);
 }
 
 /**
@@ -72,11 +81,9 @@ const HTTP_STATUS: Record<Code, number> = {
   [Code.Unauthenticated]: 401,
 };
 
-/** The HTTP status of an error, per the google.rpc mapping (413 for an oversize body, 415 for a wrong content type). */
+/** The HTTP status of an error, per the google.rpc mapping (refined to 405, 413 or 415 for the errors built here). */
 export function httpStatusOf(error: ConnectError): number {
-  if (error instanceof RequestTooLargeError) return 413;
-  if (error instanceof UnsupportedMediaTypeError) return 415;
-  return HTTP_STATUS[error.code] ?? 500;
+  return httpStatusOverrides.get(error) ?? HTTP_STATUS[error.code] ?? 500;
 }
 
 /** The canonical name of a code, e.g. `INVALID_ARGUMENT`. */

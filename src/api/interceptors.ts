@@ -139,7 +139,8 @@ function invalidArgument(violations: Violation[]): ConnectError {
       create(BadRequest_FieldViolationSchema, { field: pathToString(v.field), description: v.message, reason: v.ruleId }),
     ),
   });
-  return new ConnectError(violations.map((v) => v.toString()).join("; "), Code.InvalidArgument, undefined, [
+  const message = violations.map((v) => `${pathToString(v.field) || "request"}: ${v.message}`).join("; ");
+  return new ConnectError(message, Code.InvalidArgument, undefined, [
     { desc: BadRequestSchema, value: detail },
   ]);
 }

@@ -32,7 +32,7 @@ import { createAsyncIterable, invokeUnaryImplementation, transformInvokeImplemen
 import { http } from "../../gen/google/api/annotations_pb.js";
 import type { HttpRule } from "../../gen/google/api/http_pb.js";
 import { sse_event_id, sse_last_event_id } from "../../gen/somagent/orchestrator/v1/sse_options_pb.js";
-import { RequestTooLargeError, UnsupportedMediaTypeError, codeName, statusJson, toConnectError } from "./errors.js";
+import { codeName, methodNotAllowedError, requestTooLargeError, statusJson, toConnectError, unsupportedMediaTypeError } from "./errors.js";
 import { writeError, writeJson, type HttpRequest, type HttpResponse } from "./http-responses.js";
 import { PROTOCOL } from "./interceptors.js";
 import type { Logger } from "./logger.js";
@@ -101,7 +101,7 @@ export function createRestTranscoder(options: RestTranscoderOptions): RestTransc
     if (matching.length === 0) return false;
     const route = matching.find((r) => r.verb === req.method);
     if (!route) {
-      writeError(res, new ConnectError(`method ${req.method} is not allowed on ${url.pathname}`, Code.Unimplemented), 405);
+      writeError(res, methodNotAllowedError(req.method ?? "", url.pathname));
       return true;
     }
     void serve(route, url, req, res).catch((error: unknown) => {
@@ -262,7 +262,7 @@ async function bindRequest(route: Route, url: URL, req: HttpRequest, maxBodyByte
   if (route.body !== "") {
     const contentType = String(req.headers["content-type"] ?? "");
     if (raw.length > 0 && !/^application\/json\s*(;|$)/i.test(contentType)) {
-      throw new UnsupportedMediaTypeError(contentType);
+      throw unsupportedMediaTypeError(contentType);
     }
     const body = parseJson(raw);
     if (route.body === "*") {
@@ -339,15 +339,15 @@ function parseJson(raw: Buffer): JsonValue | undefined {
   }
 }
 
-/** Reads the whole body, failing with {@link RequestTooLargeError} past `limit` bytes without buffering more. */
+/** Reads the whole body, failing with RESOURCE_EXHAUSTED (HTTP 413) past `limit` bytes without buffering more. */
 async function readBody(req: HttpRequest, limit: number): Promise<Buffer> {
   const declared = Number(req.headers["content-length"] ?? 0);
-  if (declared > limit) throw new RequestTooLargeError(limit);
+  if (declared > limit) throw requestTooLargeError(limit);
   const chunks: Buffer[] = [];
   let size = 0;
   for await (const chunk of req as AsyncIterable<Buffer>) {
     size += chunk.length;
-    if (size > limit) throw new RequestTooLargeError(limit);
+    if (size > limit) throw requestTooLargeError(limit);
     chunks.push(chunk);
   }
   return Buffer.concat(chunks);

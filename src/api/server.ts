@@ -15,7 +15,7 @@ import { ServerReflection as ReflectionV1 } from "../../gen/grpc/reflection/v1/r
 import { ServerReflection as ReflectionV1alpha } from "../../gen/grpc/reflection/v1alpha/reflection_pb.js";
 import { SessionService } from "../../gen/somagent/orchestrator/v1/session_pb.js";
 import type { SessionPort } from "../temporal/session-port.js";
-import { ShuttingDownError } from "./errors.js";
+import { shuttingDownError } from "./errors.js";
 import { createHealthService } from "./health-service.js";
 import { writeError, writeJson, type HttpRequest, type HttpResponse } from "./http-responses.js";
 import { PROTOCOL, createErrorInterceptor, createObserveInterceptor, createValidationInterceptor, protocolOf } from "./interceptors.js";
@@ -165,7 +165,7 @@ export function createServer(deps: ApiServerDeps): ApiServer {
     if (readiness.shuttingDown()) {
       // HTTP/1.1 clients drop the connection; HTTP/2 ones already got GOAWAY.
       if (req.httpVersionMajor === 1) res.setHeader("connection", "close");
-      writeError(res, new ShuttingDownError());
+      writeError(res, shuttingDownError());
       return;
     }
     if (transcoder.handle(req, res)) return;
