@@ -1,0 +1,95 @@
+/**
+ * A real Temporal dev server for one test file, on free loopback ports, that
+ * can be stopped and started again on the same port (to test outages).
+ * Used until the shared test infrastructure (`test/support/infra.ts`) lands.
+ */
+import { spawn, type ChildProcess } from "node:child_process";
+import { existsSync, readdirSync } from "node:fs";
+import net from "node:net";
+import { homedir } from "node:os";
+import { join } from "node:path";
+
+/** A dev server the test controls. */
+export interface TemporalDevServer {
+  /** `127.0.0.1:port` of the frontend. */
+  address: string;
+  port: number;
+  /** Stops the server (SIGTERM to its process group) and waits for it to exit. */
+  stop(): Promise<void>;
+  /** Starts it again on the same port and waits until it accepts connections. */
+  start(): Promise<void>;
+}
+
+/** A port that was free a moment ago. */
+export async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = net.createServer();
+    server.once("error", reject);
+    server.listen(0, "127.0.0.1", () => {
+      const { port } = server.address() as net.AddressInfo;
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+function temporalBinary(): string {
+  const fromEnv = process.env.TEMPORAL_CLI;
+  if (fromEnv && existsSync(fromEnv)) return fromEnv;
+  const cache = join(homedir(), ".cache", "somagent-orchestrator");
+  const candidates = existsSync(cache)
+    ? readdirSync(cache)
+        .filter((name) => name.startsWith("temporal"))
+        .flatMap((name) => [join(cache, name, "bin", "temporal"), join(cache, name, "temporal")])
+    : [];
+  const found = candidates.find((path) => existsSync(path));
+  if (!found) throw new Error(`no temporal CLI found under ${cache}; set TEMPORAL_CLI`);
+  return found;
+}
+
+async function waitForPort(port: number, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const open = await new Promise<boolean>((resolve) => {
+      const socket = net.connect(port, "127.0.0.1", () => {
+        socket.destroy();
+        resolve(true);
+      });
+      socket.once("error", () => resolve(false));
+    });
+    if (open) return;
+    if (Date.now() > deadline) throw new Error(`Temporal did not listen on ${port} within ${timeoutMs} ms`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+/** Starts a dev server (in-memory) on a free port; throws when it does not come up within 30 s. */
+export async function startTemporalDevServer(): Promise<TemporalDevServer> {
+  const binary = temporalBinary();
+  const port = await freePort();
+  const [uiPort, httpPort, metricsPort] = [await freePort(), await freePort(), await freePort()];
+  let child: ChildProcess | undefined;
+
+  const start = async () => {
+    child = spawn(
+      binary,
+      ["server", "start-dev", "--ip", "127.0.0.1", "--port", String(port), "--ui-port", String(uiPort), "--http-port", String(httpPort),
+        "--metrics-port", String(metricsPort), "--headless", "--log-level", "error"],
+      { detached: true, stdio: "ignore" },
+    );
+    await waitForPort(port, 30_000);
+  };
+
+  const stop = async () => {
+    const running = child;
+    child = undefined;
+    if (!running?.pid || running.exitCode !== null) return;
+    const exited = new Promise<void>((resolve) => running.once("exit", () => resolve()));
+    process.kill(-running.pid, "SIGTERM");
+    const timer = setTimeout(() => running.pid && process.kill(-running.pid, "SIGKILL"), 10_000);
+    await exited;
+    clearTimeout(timer);
+  };
+
+  await start();
+  return { address: `127.0.0.1:${port}`, port, stop, start };
+}
