@@ -208,11 +208,11 @@ export function createTemporalSessionPort(temporalConnection: TemporalConnection
         }
         calls.inc({ operation: "watch", outcome: "ok" });
         for (const event of page.history?.events ?? []) {
-          const sequence = BigInt(String(event.eventId ?? 0));
-          // Events at or before the resume point only teach the mapping activity types.
-          if (sequence > afterSequence) await decodePayloads(event);
+          // Events up to the resume point are mapped too (not sent): they teach the
+          // mapping activity types, and a terminal one ends the stream.
+          await decodePayloads(event);
           const mapped = toSessionEvent(event, state);
-          if (mapped && sequence > afterSequence) yield mapped;
+          if (mapped && mapped.sequence > afterSequence) yield mapped;
           if (mapped && isTerminalEvent(mapped)) return;
         }
         if (!page.nextPageToken?.length) return;
