@@ -141,6 +141,7 @@ export function createServer(deps: ApiServerDeps): ApiServer {
       inFlight -= 1;
       if (inFlight === 0) drained?.();
     });
+    if (req.httpVersionMajor === 1) closeIfBodyUnread(req as http.IncomingMessage, res as http.ServerResponse);
     if (applyCors(req, res)) return;
     const path = (req.url ?? "/").split("?")[0];
     if (req.method === "GET" && path === "/health") {
@@ -245,4 +246,18 @@ export function createServer(deps: ApiServerDeps): ApiServer {
       return shuttingDown;
     },
   };
+}
+
+/**
+ * A call answered before its body was read to the end (e.g. over the size
+ * limit, which Connect detects mid-body) leaves the rest of the body on an
+ * HTTP/1.1 connection that cannot carry another request: answer with
+ * `Connection: close` so the client opens a new one instead of stalling.
+ */
+function closeIfBodyUnread(req: http.IncomingMessage, res: http.ServerResponse): void {
+  const writeHead = res.writeHead.bind(res) as (...args: unknown[]) => http.ServerResponse;
+  res.writeHead = ((...args: unknown[]) => {
+    if (!req.complete && !res.headersSent) res.setHeader("connection", "close");
+    return writeHead(...args);
+  }) as typeof res.writeHead;
 }

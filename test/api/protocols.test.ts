@@ -1,0 +1,176 @@
+import { execFile } from "node:child_process";
+import { promisify } from "node:util";
+import * as grpc from "@grpc/grpc-js";
+import * as protoLoader from "@grpc/proto-loader";
+import { Code, ConnectError, createClient, type Transport } from "@connectrpc/connect";
+import { createConnectTransport, createGrpcTransport, createGrpcWebTransport } from "@connectrpc/connect-node";
+import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
+import { BadRequestSchema } from "../../gen/google/rpc/error_details_pb.js";
+import { Health, HealthCheckResponse_ServingStatus } from "../../gen/grpc/health/v1/health_pb.js";
+import { SessionService, SessionStatus } from "../../gen/somagent/orchestrator/v1/session_pb.js";
+import { startApiFixture, waitFor, type ApiFixture } from "./api-fixture.js";
+
+// Real servers: allow for a slow machine, but no timing assertions.
+vi.setConfig({ testTimeout: 30_000 });
+
+let fixture: ApiFixture;
+beforeAll(async () => {
+  fixture = await startApiFixture();
+}, 60_000);
+afterAll(() => fixture?.close(), 30_000);
+
+const request = (sessionId: string) => ({
+  tenant: "tenant-demo",
+  user: "user-demo",
+  prompt: "kick off a demo",
+  metadata: { session_id: sessionId },
+});
+const OVERSIZE_PROMPT = "a".repeat(300 * 1024);
+
+const transports: Record<string, () => Transport> = {
+  "Connect (JSON, HTTP/1.1)": () => createConnectTransport({ baseUrl: fixture.baseUrl, httpVersion: "1.1" }),
+  "Connect (binary, HTTP/2)": () => createConnectTransport({ baseUrl: fixture.baseUrl, httpVersion: "2", useBinaryFormat: true }),
+  "gRPC (h2c)": () => createGrpcTransport({ baseUrl: fixture.baseUrl }),
+  "gRPC-Web (HTTP/1.1)": () => createGrpcWebTransport({ baseUrl: fixture.baseUrl, httpVersion: "1.1" }),
+};
+
+describe.each(Object.entries(transports))("SessionService over %s", (name, transport) => {
+  const slug = name.replace(/[^a-z0-9]+/gi, "-").toLowerCase();
+
+  it("starts a session idempotently and gets it", async () => {
+    const client = createClient(SessionService, transport());
+    const first = await client.start(request(`proto-${slug}`));
+    const again = await client.start(request(`proto-${slug}`));
+    expect(first).toMatchObject({ workflowId: `session-proto-${slug}`, sessionId: `proto-${slug}`, taskQueue: fixture.connection.taskQueue });
+    expect(again.runId).toBe(first.runId);
+    const got = await client.get({ workflowId: first.workflowId });
+    expect(got).toMatchObject({ workflowId: first.workflowId, runId: first.runId, status: SessionStatus.RUNNING });
+  });
+
+  it("generates a session id when metadata has none", async () => {
+    const started = await createClient(SessionService, transport()).start({ tenant: "t", user: "u", prompt: "p" });
+    expect(started.sessionId).toMatch(/^[0-9a-f-]{36}$/);
+    expect(started.workflowId).toBe(`session-${started.sessionId}`);
+  });
+
+  it("answers NOT_FOUND for an unknown session", async () => {
+    const error = await createClient(SessionService, transport()).get({ workflowId: "session-unknown" }).catch((e: unknown) => e);
+    expect(ConnectError.from(error).code).toBe(Code.NotFound);
+  });
+
+  it("answers INVALID_ARGUMENT naming the missing field, with a BadRequest detail", async () => {
+    const error = ConnectError.from(await createClient(SessionService, transport()).start({ user: "u", prompt: "p" }).catch((e: unknown) => e));
+    expect(error.code).toBe(Code.InvalidArgument);
+    expect(error.rawMessage).toBe("tenant: value is required");
+    expect(error.findDetails(BadRequestSchema)[0]?.fieldViolations[0]?.field).toBe("tenant");
+  });
+
+  it("answers INVALID_ARGUMENT for a malformed metadata.session_id (CEL rule)", async () => {
+    const bad = { ...request("x"), metadata: { session_id: "../etc" } };
+    const error = ConnectError.from(await createClient(SessionService, transport()).start(bad).catch((e: unknown) => e));
+    expect(error.code).toBe(Code.InvalidArgument);
+    expect(error.rawMessage).toContain("metadata: metadata.session_id must be a string");
+  });
+
+  it("answers RESOURCE_EXHAUSTED for a message over the size limit", async () => {
+    const error = await createClient(SessionService, transport()).start({ ...request("big"), prompt: OVERSIZE_PROMPT }).catch((e: unknown) => e);
+    expect(ConnectError.from(error).code).toBe(Code.ResourceExhausted);
+  });
+
+  it("streams Watch until the terminal event and resumes after a sequence", async () => {
+    const client = createClient(SessionService, transport());
+    const { workflowId } = await client.start(request(`watch-${slug}`));
+    const cases: string[] = [];
+    const sequences: bigint[] = [];
+    const streaming = (async () => {
+      for await (const event of client.watch({ workflowId })) {
+        cases.push(event.event.case ?? "");
+        sequences.push(event.sequence);
+      }
+    })();
+    await waitFor(() => cases.length === 1);
+    await fixture.connection.client.workflow.getHandle(workflowId).terminate("done");
+    await streaming;
+    expect(cases).toEqual(["started", "failed"]);
+    const resumed = [];
+    for await (const event of client.watch({ workflowId, afterSequence: sequences[0] })) resumed.push(event.sequence);
+    expect(resumed).toEqual([sequences[1]]);
+  });
+});
+
+describe("gRPC health and an independent gRPC client", () => {
+  it("reports SERVING from grpc.health.v1.Health Check and Watch", async () => {
+    const health = createClient(Health, createGrpcTransport({ baseUrl: fixture.baseUrl }));
+    expect((await health.check({ service: "" })).status).toBe(HealthCheckResponse_ServingStatus.SERVING);
+    expect((await health.check({ service: "somagent.orchestrator.v1.SessionService" })).status).toBe(HealthCheckResponse_ServingStatus.SERVING);
+    expect(ConnectError.from(await health.check({ service: "nope" }).catch((e: unknown) => e)).code).toBe(Code.NotFound);
+    for await (const update of health.watch({ service: "" })) {
+      expect(update.status).toBe(HealthCheckResponse_ServingStatus.SERVING);
+      break;
+    }
+  });
+
+  it("serves @grpc/grpc-js stubs built from the .proto files by @grpc/proto-loader", async () => {
+    const definition = protoLoader.loadSync("somagent/orchestrator/v1/session.proto", {
+      includeDirs: ["proto", "third_party/proto"],
+      keepCase: true,
+      longs: String,
+      enums: String,
+      oneofs: true,
+    });
+    const loaded = grpc.loadPackageDefinition(definition) as unknown as {
+      somagent: { orchestrator: { v1: { SessionService: grpc.ServiceClientConstructor } } };
+    };
+    const client = new loaded.somagent.orchestrator.v1.SessionService(`127.0.0.1:${fixture.port}`, grpc.credentials.createInsecure());
+    const call = <T>(method: string, body: unknown) =>
+      new Promise<T>((resolve, reject) =>
+        (client[method] as (b: unknown, cb: (e: grpc.ServiceError | null, r: T) => void) => void).call(client, body, (e, r) => (e ? reject(e) : resolve(r))),
+      );
+    try {
+      const started = await call<{ workflow_id: string; run_id: string }>("Start", {
+        tenant: "tenant-demo",
+        user: "user-demo",
+        prompt: "from grpc-js",
+        metadata: { fields: { session_id: { stringValue: "grpc-js" } } },
+      });
+      expect(started.workflow_id).toBe("session-grpc-js");
+      const got = await call<{ status: string; history_length: string }>("Get", { workflow_id: "session-grpc-js" });
+      expect(got.status).toBe("SESSION_STATUS_RUNNING");
+      const missing = await call("Start", { user: "u", prompt: "p" }).catch((e: grpc.ServiceError) => e);
+      // connect-es percent-encodes grpc-message with encodeURIComponent; grpc-js decodes it with
+      // decodeURI, which leaves reserved characters such as ":" encoded.
+      expect(missing).toMatchObject({ code: grpc.status.INVALID_ARGUMENT });
+      expect(decodeURIComponent((missing as grpc.ServiceError).details)).toBe("tenant: value is required");
+      const unknown = await call("Get", { workflow_id: "session-nope" }).catch((e: grpc.ServiceError) => e);
+      expect(unknown).toMatchObject({ code: grpc.status.NOT_FOUND });
+      const unimplemented = await new Promise<grpc.ServiceError>((resolve) =>
+        client.makeUnaryRequest("/somagent.orchestrator.v1.SessionService/Nope", (x: Buffer) => x, (x: Buffer) => x, Buffer.alloc(0), (e) => resolve(e as grpc.ServiceError)),
+      );
+      expect(unimplemented.code).toBe(grpc.status.UNIMPLEMENTED);
+    } finally {
+      client.close();
+    }
+  });
+});
+
+describe("server reflection", () => {
+  const buf = (...args: string[]) => promisify(execFile)("node_modules/.bin/buf", ["curl", "--protocol", "grpc", "--http2-prior-knowledge", ...args]);
+
+  it("lists the services over v1 and v1alpha for buf curl", async () => {
+    for (const protocol of ["grpc-v1", "grpc-v1alpha"]) {
+      const { stdout } = await buf("--reflect-protocol", protocol, "--list-services", fixture.baseUrl);
+      expect(stdout.trim().split("\n").sort()).toEqual([
+        "grpc.health.v1.Health",
+        "grpc.reflection.v1.ServerReflection",
+        "grpc.reflection.v1alpha.ServerReflection",
+        "somagent.orchestrator.v1.SessionService",
+      ]);
+    }
+  });
+
+  it("lets buf curl call SessionService with the schema it got by reflection", async () => {
+    await createClient(SessionService, createGrpcTransport({ baseUrl: fixture.baseUrl })).start(request("reflected"));
+    const { stdout } = await buf("-d", '{"workflow_id":"session-reflected"}', `${fixture.baseUrl}/somagent.orchestrator.v1.SessionService/Get`);
+    expect(JSON.parse(stdout)).toMatchObject({ workflowId: "session-reflected", status: "SESSION_STATUS_RUNNING" });
+  });
+});
