@@ -5,6 +5,7 @@ import { createConnectTransport, createGrpcTransport } from "@connectrpc/connect
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { Health, HealthCheckResponse_ServingStatus } from "../../gen/grpc/health/v1/health_pb.js";
 import { SessionService } from "../../gen/somagent/orchestrator/v1/session_pb.js";
+import { createServer } from "../../src/api/server.js";
 import { startApiFixture, waitFor, type ApiFixture } from "./api-fixture.js";
 import { freePort } from "./temporal-dev-server.js";
 
@@ -58,6 +59,35 @@ describe("API while Temporal is down", () => {
     });
     expect(recovered.status).toBe(200);
     expect(await recovered.json()).toMatchObject({ workflow_id: "session-after-recovery" });
+  });
+});
+
+describe("ApiServer.shutdown", () => {
+  it("turns readiness and gRPC health to not serving, ends open streams cleanly and closes the port", async () => {
+    const server = createServer({ sessions: fixture.sessions, corsAllowedOrigins: [], shutdownGraceMs: 5_000, logger: { info() {}, error() {} } });
+    const { port } = await server.listen(0);
+    const baseUrl = `http://127.0.0.1:${port}`;
+    await waitFor(() => server.readiness.refresh());
+    await fetch(`${baseUrl}/v1/sessions/start`, { method: "POST", headers: { "content-type": "application/json" }, body: startBody("in-process-drain") });
+
+    const health = createClient(Health, createGrpcTransport({ baseUrl }));
+    const healthUpdates: HealthCheckResponse_ServingStatus[] = [];
+    const healthStream = (async () => {
+      for await (const update of health.watch({})) healthUpdates.push(update.status);
+    })();
+    const watchEvents: string[] = [];
+    const watchStream = (async () => {
+      const client = createClient(SessionService, createConnectTransport({ baseUrl, httpVersion: "1.1" }));
+      for await (const event of client.watch({ workflowId: "session-in-process-drain" })) watchEvents.push(event.event.case ?? "");
+    })();
+    await waitFor(() => healthUpdates.length === 1 && watchEvents.length === 1);
+
+    const stopping = server.shutdown();
+    expect(server.readiness.isReady()).toBe(false);
+    await Promise.all([healthStream, watchStream, stopping]);
+    expect(healthUpdates[0]).toBe(HealthCheckResponse_ServingStatus.SERVING);
+    expect(watchEvents).toEqual(["started"]);
+    await expect(fetch(`${baseUrl}/health`)).rejects.toThrow();
   });
 });
 
