@@ -1,8 +1,16 @@
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { randomBytes } from "node:crypto";
+import { defaultPayloadConverter, type Payload } from "@temporalio/common";
+import proto, { type temporal } from "@temporalio/proto";
+import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { SessionStatus, type WatchResponse } from "../../gen/somagent/orchestrator/v1/session_pb.js";
+import { createTemporalConnection, type TemporalConnection } from "../../src/temporal/connection.js";
 import { SessionNotFoundError } from "../../src/temporal/errors.js";
-import { DEFAULT_MODEL, SESSION_WORKFLOW_TYPE, type SessionInput } from "../../src/workflows/contract.js";
+import { createTemporalSessionPort, type SessionPort } from "../../src/temporal/session-port.js";
+import { ACTIVITY, DEFAULT_MODEL, SESSION_WORKFLOW_TYPE, type SessionInput } from "../../src/workflows/contract.js";
 import { startApiFixture, waitFor, type ApiFixture } from "../api/api-fixture.js";
+
+vi.setConfig({ testTimeout: 30_000 });
+const { CommandType } = proto.temporal.api.enums.v1;
 
 let fixture: ApiFixture;
 beforeAll(async () => {
@@ -100,5 +108,103 @@ describe("Temporal session port", () => {
     controller.abort();
     await streaming;
     expect(seen.map((e) => e.event.case)).toEqual(["started"]);
+  });
+});
+
+/**
+ * Completes workflow and activity tasks by hand through Temporal's task API,
+ * so the port reads a real history with encrypted activity results and a
+ * closed outcome while the real worker (src/worker) does not exist yet. Each
+ * test uses its own task queue so it only receives its own tasks.
+ */
+function createTaskDriver(connection: TemporalConnection) {
+  const service = connection.connection.workflowService;
+  // Task polls are long-polls: Temporal requires a deadline on them.
+  const poll = <T>(fn: () => Promise<T>) => connection.connection.withDeadline(Date.now() + 20_000, fn);
+  const taskQueue = { name: connection.taskQueue };
+  const encode = async (value: unknown) => ({ payloads: await connection.codec.encode([defaultPayloadConverter.toPayload(value) as Payload]) });
+  return {
+    async completeWorkflowTask(commands: (encode: (value: unknown) => Promise<temporal.api.common.v1.IPayloads>) => Promise<temporal.api.command.v1.ICommand[]>) {
+      const task = await poll(() => service.pollWorkflowTaskQueue({ namespace: "default", taskQueue, identity: "session-port-test" }));
+      await service.respondWorkflowTaskCompleted({ namespace: "default", taskToken: task.taskToken, identity: "session-port-test", commands: await commands(encode) });
+    },
+    async completeActivityTask(result: unknown) {
+      const task = await poll(() => service.pollActivityTaskQueue({ namespace: "default", taskQueue, identity: "session-port-test" }));
+      await service.respondActivityTaskCompleted({ namespace: "default", taskToken: task.taskToken, identity: "session-port-test", result: await encode(result) });
+    },
+  };
+}
+
+describe("Temporal session port on sessions that ran (tasks completed by hand)", () => {
+  let connection: TemporalConnection;
+  let sessions: SessionPort;
+  beforeAll(() => {
+    const [host, port] = fixture.temporal.address.split(":") as [string, string];
+    connection = createTemporalConnection({
+      address: { host, port: Number(port) },
+      namespace: "default",
+      taskQueue: `hand-driven-${randomBytes(4).toString("hex")}`,
+      codecKeys: [{ id: "test", key: randomBytes(32) }],
+    });
+    sessions = createTemporalSessionPort(connection);
+  });
+  afterAll(() => connection?.close());
+
+  const policy = (allowed: boolean) => ({ allowed, score: allowed ? 0 : 1, reasons: allowed ? [] : ["blocked"], constitutionHash: "h1" });
+  const schedulePolicy = async () => [
+    {
+      commandType: CommandType.COMMAND_TYPE_SCHEDULE_ACTIVITY_TASK,
+      scheduleActivityTaskCommandAttributes: {
+        activityId: "1",
+        activityType: { name: ACTIVITY.evaluatePolicy },
+        taskQueue: { name: connection.taskQueue },
+        startToCloseTimeout: { seconds: 10 as never },
+      },
+    },
+  ];
+
+  it.each([
+    [true, SessionStatus.COMPLETED, "completed"],
+    [false, SessionStatus.REJECTED, "rejected"],
+  ] as const)("maps a finished session (policy allowed=%s) to status %i (%s) with its decrypted result, in Get and Watch", async (allowed, status, terminal) => {
+    const sessionId = `ran-${allowed}`;
+    const { workflowId } = await sessions.start(input(sessionId));
+    const driver = createTaskDriver(connection);
+    await driver.completeWorkflowTask(schedulePolicy);
+    await driver.completeActivityTask(policy(allowed));
+    await driver.completeWorkflowTask(async (encode) => [
+      {
+        commandType: CommandType.COMMAND_TYPE_COMPLETE_WORKFLOW_EXECUTION,
+        completeWorkflowExecutionCommandAttributes: { result: await encode({ sessionId, policy: policy(allowed), auditEventId: "audit-1" }) },
+      },
+    ]);
+
+    const got = await sessions.describe(workflowId);
+    expect(got.status).toBe(status);
+    expect(got.result).toMatchObject({ sessionId, auditEventId: "audit-1", policy: { allowed, constitutionHash: "h1" } });
+    expect(got.closeTime).toBeDefined();
+
+    const events: WatchResponse[] = [];
+    for await (const event of sessions.watch(workflowId, 0n, new AbortController().signal)) events.push(event);
+    expect(events.map((e) => e.event.case)).toEqual(["started", "policyEvaluated", terminal]);
+    expect(events[1]?.event.value).toMatchObject({ allowed, constitutionHash: "h1" });
+    expect(events.map((e) => e.sequence)).toEqual([...events.map((e) => e.sequence)].sort((a, b) => Number(a - b)));
+  });
+
+  it("maps a failed session to FAILED with the root cause's message", async () => {
+    const { workflowId } = await sessions.start(input("ran-failed"));
+    await createTaskDriver(connection).completeWorkflowTask(async () => [
+      {
+        commandType: CommandType.COMMAND_TYPE_FAIL_WORKFLOW_EXECUTION,
+        failWorkflowExecutionCommandAttributes: {
+          failure: { message: "Activity task failed", cause: { message: "policy-engine: answered 500", applicationFailureInfo: { type: "TransientCallError" } } },
+        },
+      },
+    ]);
+    const got = await sessions.describe(workflowId);
+    expect(got).toMatchObject({ status: SessionStatus.FAILED, failure: "policy-engine: answered 500" });
+    const events: WatchResponse[] = [];
+    for await (const event of sessions.watch(workflowId, 0n, new AbortController().signal)) events.push(event);
+    expect(events.at(-1)?.event).toMatchObject({ case: "failed", value: { reason: "policy-engine: answered 500" } });
   });
 });
