@@ -1,4 +1,5 @@
 import { execFile } from "node:child_process";
+import http2 from "node:http2";
 import { promisify } from "node:util";
 import * as grpc from "@grpc/grpc-js";
 import * as protoLoader from "@grpc/proto-loader";
@@ -172,5 +173,85 @@ describe("server reflection", () => {
     await createClient(SessionService, createGrpcTransport({ baseUrl: fixture.baseUrl })).start(request("reflected"));
     const { stdout } = await buf("-d", '{"workflow_id":"session-reflected"}', `${fixture.baseUrl}/somagent.orchestrator.v1.SessionService/Get`);
     expect(JSON.parse(stdout)).toMatchObject({ workflowId: "session-reflected", status: "SESSION_STATUS_RUNNING" });
+  });
+});
+
+describe("malformed requests on the RPC protocols", () => {
+  const path = "/somagent.orchestrator.v1.SessionService/Start";
+  const connectPost = (body: string | Uint8Array, contentType = "application/json", url = path) =>
+    fetch(`${fixture.baseUrl}${url}`, { method: "POST", headers: { "content-type": contentType, "connect-protocol-version": "1" }, body });
+  /** A gRPC(-Web) length-prefixed message. */
+  const envelope = (bytes: Uint8Array) => Buffer.concat([Buffer.from([0, 0, 0, 0, bytes.length]), bytes]);
+  /** Bytes that are not a valid protobuf message (field 1 declared as a 100-byte string, 2 given). */
+  const garbage = Uint8Array.from([0x0a, 0x64, 0x61, 0x62]);
+
+  it.each([
+    ["a wrong type", '{"tenant":5,"user":"u","prompt":"p"}', "tenant"],
+    ["an unknown field", '{"tenant":"t","user":"u","prompt":"p","bogus":true}', "bogus"],
+    ["invalid JSON", '{"tenant":', "cannot decode"],
+  ])("Connect answers 400 invalid_argument for %s", async (_case, body, fragment) => {
+    const response = await connectPost(body);
+    expect(response.status).toBe(400);
+    const error = (await response.json()) as { code: string; message: string };
+    expect(error.code).toBe("invalid_argument");
+    expect(error.message).toContain(fragment);
+  });
+
+  // connect-es answers an unparseable binary message with INTERNAL ("parse binary: ..."),
+  // as grpc-go does ("error unmarshalling request"); JSON bodies get INVALID_ARGUMENT.
+  it("Connect rejects a binary body that is not protobuf with internal and a parse message, no stack trace", async () => {
+    const response = await connectPost(garbage, "application/proto");
+    const error = (await response.json()) as { code: string; message: string };
+    expect(error.code).toBe("internal");
+    expect(error.message).toMatch(/^parse binary: /);
+    expect(error.message).not.toMatch(/\n\s+at /);
+  });
+
+  it("Connect answers 415 for a wrong content type and 404 for an unknown procedure", async () => {
+    expect((await connectPost("tenant=t", "text/plain")).status).toBe(415);
+    const unknown = await connectPost("{}", "application/json", "/somagent.orchestrator.v1.SessionService/Nope");
+    expect(unknown.status).toBe(404);
+    expect(await unknown.json()).toMatchObject({ status: "NOT_FOUND" });
+  });
+
+  it("gRPC-Web answers INTERNAL (parse binary) for a message that is not protobuf, and 415 for a wrong content type", async () => {
+    const response = await fetch(`${fixture.baseUrl}${path}`, {
+      method: "POST",
+      headers: { "content-type": "application/grpc-web+proto", "x-grpc-web": "1" },
+      body: envelope(garbage),
+    });
+    expect(response.status).toBe(200);
+    const text = Buffer.from(await response.arrayBuffer()).toString("latin1");
+    expect(response.headers.get("grpc-status") ?? /grpc-status: ?(\d+)/.exec(text)?.[1]).toBe("13");
+    expect(text).toContain("parse%20binary");
+    const wrongType = await fetch(`${fixture.baseUrl}${path}`, { method: "POST", headers: { "content-type": "application/grpc-web+bogus" }, body: "x" });
+    expect(wrongType.status).toBe(415);
+  });
+
+  it("gRPC answers INTERNAL (parse binary) for a message that is not protobuf, and 415 for a wrong content type", async () => {
+    const session = http2.connect(fixture.baseUrl);
+    const call = (contentType: string, body: Buffer) =>
+      new Promise<{ status: number; grpcStatus: string | undefined }>((resolve, reject) => {
+        const stream = session.request({ ":method": "POST", ":path": path, "content-type": contentType, te: "trailers" });
+        let status = 0;
+        let grpcStatus: string | undefined;
+        stream.on("response", (headers) => {
+          status = Number(headers[":status"]);
+          grpcStatus = headers["grpc-status"] as string | undefined;
+        });
+        stream.on("trailers", (trailers) => {
+          grpcStatus = trailers["grpc-status"] as string | undefined;
+        });
+        stream.on("error", reject);
+        stream.on("close", () => resolve({ status, grpcStatus }));
+        stream.resume();
+        stream.end(body);
+      });
+    try {
+      expect(await call("application/grpc", envelope(garbage))).toEqual({ status: 200, grpcStatus: "13" });
+      expect((await call("application/grpc+bogus", Buffer.from("x"))).status).toBe(415);
+    } finally {
+      session.close();
+    }
   });
 });
