@@ -9,9 +9,10 @@ import type { Readiness } from "./readiness.js";
 /**
  * Health for the server as a whole (`""`) and for each name in `services`;
  * Check of another name is NOT_FOUND, Watch of it reports SERVICE_UNKNOWN.
- * Watch sends the current status, then every change, until the call ends.
+ * Watch sends the current status, then every change, until the call ends or
+ * `drain` aborts (shutdown).
  */
-export function createHealthService(readiness: Readiness, services: readonly string[]): ServiceImpl<typeof Health> {
+export function createHealthService(readiness: Readiness, services: readonly string[], drain: AbortSignal): ServiceImpl<typeof Health> {
   const known = new Set(["", ...services]);
   const status = () => (readiness.isReady() ? Status.SERVING : Status.NOT_SERVING);
   return {
@@ -23,6 +24,7 @@ export function createHealthService(readiness: Readiness, services: readonly str
       return { statuses: Object.fromEntries([...known].map((name) => [name, { status: status() }])) };
     },
     async *watch(request, context) {
+      const signal = AbortSignal.any([context.signal, drain]);
       if (!known.has(request.service)) {
         yield { status: Status.SERVICE_UNKNOWN };
         return;
@@ -30,10 +32,10 @@ export function createHealthService(readiness: Readiness, services: readonly str
       let wake: (() => void) | undefined;
       const unsubscribe = readiness.subscribe(() => wake?.());
       const onAbort = () => wake?.();
-      context.signal.addEventListener("abort", onAbort);
+      signal.addEventListener("abort", onAbort);
       try {
         let last: Status | undefined;
-        while (!context.signal.aborted) {
+        while (!signal.aborted) {
           const current = status();
           if (current !== last) {
             last = current;
@@ -41,12 +43,12 @@ export function createHealthService(readiness: Readiness, services: readonly str
           }
           await new Promise<void>((resolve) => {
             wake = resolve;
-            if (context.signal.aborted || status() !== last) resolve();
+            if (signal.aborted || status() !== last) resolve();
           });
         }
       } finally {
         unsubscribe();
-        context.signal.removeEventListener("abort", onAbort);
+        signal.removeEventListener("abort", onAbort);
       }
     },
   };

@@ -45,8 +45,6 @@ export interface RestTranscoderOptions {
   /** The same interceptors the Connect router uses. */
   interceptors: Interceptor[];
   maxBodyBytes: number;
-  /** Aborted on shutdown: open event streams end cleanly. */
-  shutdownSignal: AbortSignal;
   logger: Logger;
   /** Interval of SSE keep-alive comments. */
   heartbeatMs?: number;
@@ -135,7 +133,6 @@ export function createRestTranscoder(options: RestTranscoderOptions): RestTransc
       url: url.href,
       requestHeader: headersOf(req),
       requestSignal: requestAbort.signal,
-      shutdownSignal: options.shutdownSignal,
       contextValues: createContextValues().set(PROTOCOL, "rest"),
     });
     if (route.spec.kind === "unary") {

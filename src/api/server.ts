@@ -73,14 +73,15 @@ export function createServer(deps: ApiServerDeps): ApiServer {
   const tracer = deps.tracer ?? trace.getTracer("somagent-orchestrator-api");
   const maxBodyBytes = deps.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES;
   const readiness = createReadiness(() => deps.sessions.ping(2_000), deps.readinessIntervalMs ?? 2_000);
-  const shutdownController = new AbortController();
+  // Aborted on shutdown to end open streams; unary calls are not cancelled, they finish.
+  const drainController = new AbortController();
   const interceptors = [createObserveInterceptor(logger, tracer), createErrorInterceptor(logger), createValidationInterceptor()];
 
   const served = [SessionService, Health, ReflectionV1, ReflectionV1alpha];
   const reflection = createReflectionServices(served);
   const services = [
-    registration(SessionService, createSessionService(deps.sessions)),
-    registration(Health, createHealthService(readiness, [SessionService.typeName])),
+    registration(SessionService, createSessionService(deps.sessions, drainController.signal)),
+    registration(Health, createHealthService(readiness, [SessionService.typeName], drainController.signal)),
     registration(ReflectionV1, reflection.v1),
     registration(ReflectionV1alpha, reflection.v1alpha),
   ];
@@ -89,7 +90,6 @@ export function createServer(deps: ApiServerDeps): ApiServer {
     services,
     interceptors,
     maxBodyBytes,
-    shutdownSignal: shutdownController.signal,
     logger,
     heartbeatMs: deps.sseHeartbeatMs,
   });
@@ -99,7 +99,6 @@ export function createServer(deps: ApiServerDeps): ApiServer {
     },
     interceptors,
     readMaxBytes: maxBodyBytes,
-    shutdownSignal: shutdownController.signal,
     jsonOptions: { ignoreUnknownFields: false },
     contextValues: (req) => createContextValues().set(PROTOCOL, protocolOf(req.headers["content-type"])),
     fallback: (req, res) =>
@@ -230,7 +229,7 @@ export function createServer(deps: ApiServerDeps): ApiServer {
         readiness.stop();
         const closed = new Promise<void>((resolve) => front.close(() => resolve()));
         // Open streams (Watch, health Watch) see their signal abort and end cleanly.
-        shutdownController.abort();
+        drainController.abort();
         for (const session of h2Sessions) session.close();
         h1.closeIdleConnections();
         if (inFlight > 0) {

@@ -10,10 +10,14 @@ import type { SessionService } from "../../gen/somagent/orchestrator/v1/session_
 import type { SessionPort } from "../temporal/session-port.js";
 import { DEFAULT_MODEL, type SessionInput } from "../workflows/contract.js";
 
-/** Builds the SessionService implementation over a session port. */
-export function createSessionService(port: SessionPort): ServiceImpl<typeof SessionService> {
+/**
+ * Builds the SessionService implementation over a session port. `drain`
+ * aborts on shutdown: open Watch streams end cleanly while unary calls run on.
+ */
+export function createSessionService(port: SessionPort, drain: AbortSignal): ServiceImpl<typeof SessionService> {
   return {
-    async start(request) {
+    // The call's signal carries the client's deadline and cancellation to Temporal.
+    async start(request, context) {
       const metadata: Record<string, unknown> = request.metadata ?? {};
       // protovalidate has already checked that a given session_id is a well-formed string.
       const sessionId = typeof metadata.session_id === "string" ? metadata.session_id : randomUUID();
@@ -25,15 +29,15 @@ export function createSessionService(port: SessionPort): ServiceImpl<typeof Sess
         model: request.model === "" ? DEFAULT_MODEL : request.model,
         metadata,
       };
-      return port.start(input);
+      return port.start(input, context.signal);
     },
 
-    async get(request) {
-      return port.describe(request.workflowId);
+    async get(request, context) {
+      return port.describe(request.workflowId, context.signal);
     },
 
     async *watch(request, context) {
-      yield* port.watch(request.workflowId, request.afterSequence, context.signal);
+      yield* port.watch(request.workflowId, request.afterSequence, AbortSignal.any([context.signal, drain]));
     },
   };
 }

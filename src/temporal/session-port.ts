@@ -30,15 +30,16 @@ export interface SessionPort {
   /**
    * Starts the session's workflow `session-{sessionId}`; starting one that
    * already exists returns the existing run (idempotent).
-   * Throws {@link TemporalUnavailableError}, {@link TemporalDeadlineError}.
+   * Throws {@link TemporalUnavailableError}, {@link TemporalDeadlineError},
+   * or `signal.reason` when `signal` (the caller's deadline or cancellation) aborts first.
    */
-  start(input: SessionInput): Promise<StartResponse>;
+  start(input: SessionInput, signal?: AbortSignal): Promise<StartResponse>;
   /**
    * The session's status, history length and, once closed, its result or
    * failure. Throws {@link SessionNotFoundError}, {@link TemporalUnavailableError},
-   * {@link TemporalDeadlineError}.
+   * {@link TemporalDeadlineError}, or `signal.reason` like {@link start}.
    */
-  describe(workflowId: string): Promise<GetResponse>;
+  describe(workflowId: string, signal?: AbortSignal): Promise<GetResponse>;
   /**
    * The session's events with a sequence greater than `afterSequence`, read
    * from the workflow history with Temporal's long-poll; ends after the
@@ -51,7 +52,7 @@ export interface SessionPort {
 
 const calls = new Counter({
   name: "somagent_temporal_calls_total",
-  help: "Calls from the API to Temporal, by operation and outcome (ok, not_found, unavailable, deadline, error).",
+  help: "Calls from the API to Temporal, by operation and outcome (ok, not_found, unavailable, deadline, aborted, error).",
   labelNames: ["operation", "outcome"] as const,
 });
 
@@ -86,13 +87,18 @@ const STATUS_BY_EXECUTION: Record<string, SessionStatus> = {
 export function createTemporalSessionPort(temporalConnection: TemporalConnection): SessionPort {
   const { connection, client, codec, namespace, taskQueue } = temporalConnection;
 
-  async function call<T>(operation: string, fn: () => Promise<T>, workflowId?: string): Promise<T> {
+  async function call<T>(operation: string, fn: () => Promise<T>, workflowId?: string, signal?: AbortSignal): Promise<T> {
     const stop = callDuration.startTimer({ operation });
     try {
-      const value = await connection.withDeadline(Date.now() + CALL_TIMEOUT_MS, fn);
+      const bounded = () => connection.withDeadline(Date.now() + CALL_TIMEOUT_MS, fn);
+      const value = await (signal ? connection.withAbortSignal(signal, bounded) : bounded());
       calls.inc({ operation, outcome: "ok" });
       return value;
     } catch (error) {
+      if (signal?.aborted) {
+        calls.inc({ operation, outcome: "aborted" });
+        throw signal.reason;
+      }
       throw translate(operation, error, workflowId);
     } finally {
       stop();
@@ -127,7 +133,7 @@ export function createTemporalSessionPort(temporalConnection: TemporalConnection
     }
   }
 
-  async function readCloseEvent(workflowId: string, runId: string): Promise<WatchResponse | undefined> {
+  async function readCloseEvent(workflowId: string, runId: string, signal?: AbortSignal): Promise<WatchResponse | undefined> {
     const page = await call(
       "read-close-event",
       () => connection.workflowService.getWorkflowExecutionHistory({
@@ -136,6 +142,7 @@ export function createTemporalSessionPort(temporalConnection: TemporalConnection
         historyEventFilterType: CLOSE_EVENT,
       }),
       workflowId,
+      signal,
     );
     const event = page.history?.events?.[0];
     if (!event) return undefined;
@@ -144,7 +151,7 @@ export function createTemporalSessionPort(temporalConnection: TemporalConnection
   }
 
   return {
-    async start(input) {
+    async start(input, signal) {
       const workflowId = `session-${input.sessionId}`;
       const handle = await call("start", () =>
         client.workflow.start(SESSION_WORKFLOW_TYPE, {
@@ -153,6 +160,8 @@ export function createTemporalSessionPort(temporalConnection: TemporalConnection
           args: [input],
           workflowIdConflictPolicy: "USE_EXISTING",
         }),
+        undefined,
+        signal,
       );
       return create(StartResponseSchema, {
         workflowId: handle.workflowId,
@@ -162,8 +171,8 @@ export function createTemporalSessionPort(temporalConnection: TemporalConnection
       });
     },
 
-    async describe(workflowId) {
-      const description = await call("describe", () => client.workflow.getHandle(workflowId).describe(), workflowId);
+    async describe(workflowId, signal) {
+      const description = await call("describe", () => client.workflow.getHandle(workflowId).describe(), workflowId, signal);
       const response = create(GetResponseSchema, {
         workflowId,
         runId: description.runId,
@@ -173,7 +182,7 @@ export function createTemporalSessionPort(temporalConnection: TemporalConnection
         closeTime: description.closeTime ? timestampFromMs(description.closeTime.getTime()) : undefined,
       });
       if (description.status.name === "COMPLETED" || description.status.name === "FAILED") {
-        const close = await readCloseEvent(workflowId, description.runId);
+        const close = await readCloseEvent(workflowId, description.runId, signal);
         if (close?.event.case === "completed" || close?.event.case === "rejected") {
           response.status = close.event.case === "completed" ? SessionStatus.COMPLETED : SessionStatus.REJECTED;
           response.result = close.event.value;

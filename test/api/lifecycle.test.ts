@@ -1,5 +1,6 @@
 import { spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
+import net from "node:net";
 import { Code, ConnectError, createClient } from "@connectrpc/connect";
 import { createConnectTransport, createGrpcTransport } from "@connectrpc/connect-node";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
@@ -63,7 +64,7 @@ describe("API while Temporal is down", () => {
 });
 
 describe("ApiServer.shutdown", () => {
-  it("turns readiness and gRPC health to not serving, ends open streams cleanly and closes the port", async () => {
+  it("turns not ready, lets an in-flight unary call finish, ends open streams cleanly and closes the port", async () => {
     const server = createServer({ sessions: fixture.sessions, corsAllowedOrigins: [], shutdownGraceMs: 5_000, logger: { info() {}, error() {} } });
     const { port } = await server.listen(0);
     const baseUrl = `http://127.0.0.1:${port}`;
@@ -82,9 +83,23 @@ describe("ApiServer.shutdown", () => {
     })();
     await waitFor(() => healthUpdates.length === 1 && watchEvents.length === 1);
 
+    // A unary call in flight when shutdown begins: headers received (100 Continue), body not yet sent.
+    const socket = net.connect(port, "127.0.0.1");
+    const body = startBody("in-flight-at-shutdown");
+    let received = "";
+    socket.on("data", (chunk: Buffer) => (received += chunk.toString()));
+    socket.write(
+      `POST /v1/sessions/start HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: ${body.length}\r\nExpect: 100-continue\r\n\r\n`,
+    );
+    await waitFor(() => received.includes("100 Continue"));
+
     const stopping = server.shutdown();
     expect(server.readiness.isReady()).toBe(false);
+    socket.write(body);
     await Promise.all([healthStream, watchStream, stopping]);
+    await waitFor(() => received.includes("workflow_id"));
+    expect(received).toMatch(/HTTP\/1.1 200 OK[\s\S]*"workflow_id":"session-in-flight-at-shutdown"/);
+    socket.destroy();
     expect(healthUpdates[0]).toBe(HealthCheckResponse_ServingStatus.SERVING);
     expect(watchEvents).toEqual(["started"]);
     await expect(fetch(`${baseUrl}/health`)).rejects.toThrow();
