@@ -32,16 +32,24 @@ export async function freePort(): Promise<number> {
   });
 }
 
+/** `TEMPORAL_CLI`, or the first `temporal` executable within three levels of the infrastructure cache. */
 function temporalBinary(): string {
   const fromEnv = process.env.TEMPORAL_CLI;
   if (fromEnv && existsSync(fromEnv)) return fromEnv;
   const cache = join(homedir(), ".cache", "somagent-orchestrator");
-  const candidates = existsSync(cache)
-    ? readdirSync(cache)
-        .filter((name) => name.startsWith("temporal"))
-        .flatMap((name) => [join(cache, name, "bin", "temporal"), join(cache, name, "temporal")])
-    : [];
-  const found = candidates.find((path) => existsSync(path));
+  const search = (dir: string, depth: number): string | undefined => {
+    if (depth < 0 || !existsSync(dir)) return undefined;
+    for (const entry of readdirSync(dir, { withFileTypes: true })) {
+      const path = join(dir, entry.name);
+      if (entry.isFile() && entry.name === "temporal") return path;
+      if (entry.isDirectory() && (entry.name.includes("temporal") || entry.name === "bin")) {
+        const found = search(path, depth - 1);
+        if (found) return found;
+      }
+    }
+    return undefined;
+  };
+  const found = search(cache, 3);
   if (!found) throw new Error(`no temporal CLI found under ${cache}; set TEMPORAL_CLI`);
   return found;
 }
