@@ -73,6 +73,9 @@ export function createServer(deps: ApiServerDeps): ApiServer {
   const tracer = deps.tracer ?? trace.getTracer("somagent-orchestrator-api");
   const maxBodyBytes = deps.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES;
   const readiness = createReadiness(() => deps.sessions.ping(2_000), deps.readinessIntervalMs ?? 2_000);
+  readiness.subscribe((ready) =>
+    logger.info("readiness changed", { ready, temporal: readiness.temporalReachable() ? "reachable" : "unreachable", shuttingDown: readiness.shuttingDown() }),
+  );
   // Aborted on shutdown to end open streams; unary calls are not cancelled, they finish.
   const drainController = new AbortController();
   const interceptors = [createObserveInterceptor(logger, tracer), createErrorInterceptor(logger), createValidationInterceptor()];

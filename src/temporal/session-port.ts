@@ -108,7 +108,9 @@ export function createTemporalSessionPort(temporalConnection: TemporalConnection
   function translate(operation: string, error: unknown, workflowId?: string): Error {
     const code = grpcCode(error);
     let translated: Error;
-    if (workflowId !== undefined && (error instanceof WorkflowNotFoundError || code === GRPC_NOT_FOUND)) {
+    // A missing namespace is NOT_FOUND too, but it is a misconfiguration, not an unknown session.
+    const missingWorkflow = error instanceof WorkflowNotFoundError || (code === GRPC_NOT_FOUND && !/namespace/i.test(errorText(error)));
+    if (workflowId !== undefined && missingWorkflow) {
       translated = new SessionNotFoundError(workflowId);
     } else if (code === GRPC_UNAVAILABLE) {
       translated = new TemporalUnavailableError(operation, { cause: error });
@@ -245,6 +247,15 @@ function grpcCode(error: unknown): number | undefined {
     if (isGrpcServiceError(current)) return current.code;
   }
   return undefined;
+}
+
+function errorText(error: unknown): string {
+  const messages: string[] = [];
+  for (let current = error; current; current = (current as { cause?: unknown }).cause) {
+    if (current instanceof Error) messages.push(current.message);
+    else break;
+  }
+  return messages.join(" ");
 }
 
 function outcomeOf(error: Error): string {

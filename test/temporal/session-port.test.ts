@@ -76,6 +76,24 @@ describe("Temporal session port", () => {
     );
   });
 
+  it("does not mistake a missing namespace for an unknown session", async () => {
+    const [host, port] = fixture.temporal.address.split(":") as [string, string];
+    const misconfigured = createTemporalConnection({
+      address: { host, port: Number(port) },
+      namespace: "no-such-namespace",
+      taskQueue: "q",
+      codecKeys: [{ id: "test", key: randomBytes(32) }],
+    });
+    try {
+      const error = await createTemporalSessionPort(misconfigured).describe("session-x").catch((e: unknown) => e);
+      expect(error).toBeInstanceOf(Error);
+      expect(error).not.toBeInstanceOf(SessionNotFoundError);
+      expect(String(error)).toMatch(/namespace/i);
+    } finally {
+      await misconfigured.close();
+    }
+  });
+
   it("streams events as history grows (long-poll), ends after the terminal event, and resumes without gap or duplicate", async () => {
     await fixture.sessions.start(input("port-watch"));
     const seen: WatchResponse[] = [];
