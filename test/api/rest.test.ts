@@ -1,3 +1,4 @@
+import http2 from "node:http2";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { startApiFixture, waitFor, type ApiFixture } from "./api-fixture.js";
 
@@ -138,6 +139,27 @@ describe("REST/JSON transcoding", () => {
     expect(byQuery).toEqual([failedId]);
     // Nothing after the last event: 204 tells EventSource to stop reconnecting.
     expect((await get("/v1/sessions/session-sse:watch", { "last-event-id": failedId })).status).toBe(204);
+  });
+
+  it("serves the same REST routes over HTTP/2 with prior knowledge (h2c)", async () => {
+    await post("/v1/sessions/start", '{"tenant":"t","user":"u","prompt":"p","metadata":{"session_id":"h2c"}}');
+    const session = http2.connect(fixture.baseUrl);
+    try {
+      const response = await new Promise<{ status: number; body: string }>((resolve, reject) => {
+        const stream = session.request({ ":method": "GET", ":path": "/v1/sessions/session-h2c" });
+        let status = 0;
+        let body = "";
+        stream.on("response", (headers) => (status = Number(headers[":status"])));
+        stream.on("data", (chunk: Buffer) => (body += chunk.toString()));
+        stream.on("end", () => resolve({ status, body }));
+        stream.on("error", reject);
+        stream.end();
+      });
+      expect(response.status).toBe(200);
+      expect(JSON.parse(response.body)).toMatchObject({ workflow_id: "session-h2c", status: "SESSION_STATUS_RUNNING" });
+    } finally {
+      session.close();
+    }
   });
 
   it("answers a Watch of an unknown session with 404 before any event", async () => {
