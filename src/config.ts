@@ -199,6 +199,32 @@ export interface RayConfig {
   serveUrl: URL;
   /** Bearer token for the dashboard when Ray's token authentication is on. */
   authToken: string | undefined;
+  /** Limits of calls to the dashboard, the Serve route, and of waiting for a deployment. */
+  timeouts: RayTimeouts;
+  /** The model provider the Serve application calls; `url` unset means its deterministic responder. */
+  slmProvider: SlmProviderConfig;
+}
+
+/** Time limits for Ray calls, in milliseconds. */
+export interface RayTimeouts {
+  /** `RAY_DASHBOARD_TIMEOUT_MS`: one call to the dashboard's REST API (default 10 s). */
+  dashboardMs: number;
+  /** `RAY_SERVE_TIMEOUT_MS`: one completion through the Serve proxy (default 60 s). */
+  completionMs: number;
+  /** `RAY_DEPLOY_TIMEOUT_MS`: waiting for the application to become RUNNING (default 120 s). */
+  deployMs: number;
+}
+
+/** `SLM_PROVIDER_*`: the OpenAI-compatible upstream the Serve application forwards to. */
+export interface SlmProviderConfig {
+  /** `SLM_PROVIDER_URL`: upstream root (`/v1/chat/completions` is appended) or its `/v1`. */
+  url: URL | undefined;
+  /** `SLM_PROVIDER_API_KEY`: sent upstream as a bearer token; reaches the replica as an env var. */
+  apiKey: string | undefined;
+  /** `SLM_PROVIDER_MODEL`: replaces the session's model name upstream. */
+  model: string | undefined;
+  /** `SLM_PROVIDER_TIMEOUT_MS`: the replica's limit for one upstream call (default 30 s). */
+  timeoutMs: number;
 }
 
 /**
@@ -224,6 +250,19 @@ function rayConfig(env: Env): RayConfig {
     dashboardUrl: httpUrl(env, "RAY_DASHBOARD_URL", derivedDashboard),
     serveUrl: httpUrl(env, "RAY_SERVE_URL", `http://${host}:8000`),
     authToken: raw(env, "RAY_AUTH_TOKEN"),
+    timeouts: {
+      dashboardMs: positiveInt(env, "RAY_DASHBOARD_TIMEOUT_MS", 10_000),
+      completionMs: positiveInt(env, "RAY_SERVE_TIMEOUT_MS", 60_000),
+      deployMs: positiveInt(env, "RAY_DEPLOY_TIMEOUT_MS", 120_000),
+    },
+    slmProvider: {
+      url: optionalHttpUrl(env, "SLM_PROVIDER_URL"),
+      apiKey: raw(env, "SLM_PROVIDER_API_KEY"),
+      model: raw(env, "SLM_PROVIDER_MODEL") === undefined
+        ? undefined
+        : text(env, "SLM_PROVIDER_MODEL", "", /^[A-Za-z0-9][A-Za-z0-9._:/-]{0,127}$/),
+      timeoutMs: positiveInt(env, "SLM_PROVIDER_TIMEOUT_MS", 30_000),
+    },
   };
 }
 

@@ -1,4 +1,5 @@
 import { Counter, Histogram } from "prom-client";
+import type { Dispatcher } from "undici";
 import { PermanentCallError, TransientCallError, isTransientStatus } from "./errors.js";
 
 const requests = new Counter({
@@ -25,6 +26,8 @@ export interface JsonRequest {
   timeoutMs: number;
   /** Aborts the call early, e.g. when a Temporal activity is cancelled. */
   signal?: AbortSignal;
+  /** Connection pool to send through instead of the global one (Node's `fetch` extension). */
+  dispatcher?: Dispatcher;
 }
 
 /** A successful answer: the status and the parsed JSON body (undefined when empty). */
@@ -58,6 +61,7 @@ export async function requestJson(request: JsonRequest): Promise<JsonResponse> {
         },
         body: request.body === undefined ? undefined : JSON.stringify(request.body),
         signal: AbortSignal.any(signals),
+        ...(request.dispatcher ? { dispatcher: request.dispatcher } : {}),
       });
     } catch (error) {
       const reason = error instanceof Error && error.name === "TimeoutError"
