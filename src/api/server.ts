@@ -53,9 +53,10 @@ export interface ApiServer {
   /** `METHOD /template` of each REST route. */
   restRoutes: readonly string[];
   /**
-   * Drains: readiness false, new requests refused (503 / UNAVAILABLE), open
-   * streams ended cleanly, in-flight unary calls given `shutdownGraceMs`, then
-   * every connection closed. Never throws.
+   * Drains: readiness false, the port closed, new requests on open
+   * connections refused (503 / UNAVAILABLE, HTTP/2 GOAWAY), open streams ended
+   * cleanly, in-flight unary calls finished; connections still open after
+   * `shutdownGraceMs` are cut. Never throws.
    */
   shutdown(): Promise<void>;
 }
@@ -185,6 +186,7 @@ export function createServer(deps: ApiServerDeps): ApiServer {
   for (const server of [h1, h2]) server.on("error", (error) => logger.error("http server error", { error: String(error) }));
 
   const sockets = new Set<net.Socket>();
+  const h1Sockets = new Set<net.Socket>();
   /** Peeks at the first bytes: the HTTP/2 preface goes to the HTTP/2 server, anything else to HTTP/1.1. */
   const front = net.createServer((socket) => {
     sockets.add(socket);
@@ -203,6 +205,8 @@ export function createServer(deps: ApiServerDeps): ApiServer {
         // The HTTP/2 session reads the buffered bytes itself on the next tick; resuming would drop them.
         h2.emit("connection", socket);
       } else {
+        h1Sockets.add(socket);
+        socket.once("close", () => h1Sockets.delete(socket));
         h1.emit("connection", socket);
         socket.resume();
       }
@@ -231,19 +235,23 @@ export function createServer(deps: ApiServerDeps): ApiServer {
         readiness.beginShutdown();
         readiness.stop();
         const closed = new Promise<void>((resolve) => front.close(() => resolve()));
+        // Past the grace period, whatever is still open is cut.
+        let connectionsCut = 0;
+        const deadline = setTimeout(() => {
+          connectionsCut = sockets.size;
+          for (const socket of sockets) socket.destroy();
+        }, deps.shutdownGraceMs);
+        deadline.unref();
         // Open streams (Watch, health Watch) see their signal abort and end cleanly.
         drainController.abort();
+        // GOAWAY: each HTTP/2 session closes itself, flushed, once its streams are done.
         for (const session of h2Sessions) session.close();
-        h1.closeIdleConnections();
-        if (inFlight > 0) {
-          await new Promise<void>((resolve) => {
-            drained = resolve;
-            setTimeout(resolve, deps.shutdownGraceMs).unref();
-          });
-        }
-        for (const socket of sockets) socket.destroy();
+        if (inFlight > 0) await new Promise<void>((resolve) => (drained = resolve));
+        // HTTP/1.1 connections are idle now: end them after their last bytes are written.
+        for (const socket of h1Sockets) socket.end();
         await closed;
-        logger.info("server stopped", { abandonedRequests: inFlight });
+        clearTimeout(deadline);
+        logger.info("server stopped", { connectionsCut });
       })();
       return shuttingDown;
     },
