@@ -1,0 +1,152 @@
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import type { RayConfig } from "../../src/config.js";
+import { PermanentCallError, TransientCallError } from "../../src/clients/errors.js";
+import { createRayServeClient, slmApplicationName, type RayServeClient } from "../../src/clients/ray-serve.js";
+import { freePort, startRayCluster, type RayTestCluster } from "../ray/ray-cluster.js";
+
+let cluster: RayTestCluster;
+const clients: RayServeClient[] = [];
+
+function rayConfig(overrides: Partial<RayConfig> = {}): RayConfig {
+  return {
+    address: cluster.dashboardUrl.href,
+    namespace: "somagent",
+    dashboardUrl: cluster.dashboardUrl,
+    serveUrl: cluster.serveUrl,
+    authToken: cluster.authToken,
+    timeouts: { dashboardMs: 10_000, completionMs: 30_000, deployMs: 120_000 },
+    slmProvider: { url: undefined, apiKey: undefined, model: undefined, timeoutMs: 30_000 },
+    ...overrides,
+  };
+}
+
+function client(overrides: Partial<RayConfig> = {}): RayServeClient {
+  const created = createRayServeClient(rayConfig(overrides), { pollIntervalMs: 200 });
+  clients.push(created);
+  return created;
+}
+
+interface AppDetails {
+  status: string;
+  last_deployed_time_s: number;
+  deployments: Record<string, { replicas: { replica_id: string }[] }>;
+}
+
+/** What the dashboard says about every application, read with the cluster's token. */
+async function applications(): Promise<Record<string, AppDetails>> {
+  const response = await fetch(new URL("/api/serve/applications/", cluster.dashboardUrl), {
+    headers: { authorization: `Bearer ${cluster.authToken}` },
+  });
+  return ((await response.json()) as { applications: Record<string, AppDetails> }).applications;
+}
+
+function replicaIds(app: AppDetails | undefined): string[] {
+  return Object.values(app?.deployments ?? {}).flatMap((d) => d.replicas.map((r) => r.replica_id));
+}
+
+beforeAll(async () => {
+  cluster = await startRayCluster();
+}, 120_000);
+
+afterAll(async () => {
+  await Promise.all(clients.map((c) => c.close()));
+  await cluster?.stop();
+  expect(await cluster.pids()).toEqual([]);
+}, 60_000);
+
+describe("slmApplicationName", () => {
+  it("derives the application name and route prefix from RAY_NAMESPACE", () => {
+    expect(slmApplicationName("somagent")).toEqual({ name: "somagent-slm", routePrefix: "/somagent/slm" });
+  });
+});
+
+describe("createRayServeClient against a real Ray 2.60 cluster", () => {
+  it("deploys the application from nothing and waits until it is RUNNING, keeping another team's application", async () => {
+    const other = client({ namespace: "other-team" });
+    await other.ensureDeployed();
+    const otherReplicas = replicaIds((await applications())["other-team-slm"]);
+    expect(otherReplicas).toHaveLength(1);
+
+    const ours = client();
+    expect((await ours.status()).status).toBe("NOT_DEPLOYED");
+    await ours.ensureDeployed();
+
+    const status = await ours.status();
+    expect(status).toMatchObject({ name: "somagent-slm", routePrefix: "/somagent/slm", status: "RUNNING", upToDate: true });
+    // Declared again in the same PUT, but neither removed nor restarted.
+    const apps = await applications();
+    expect(apps["other-team-slm"]!.status).toBe("RUNNING");
+    expect(replicaIds(apps["other-team-slm"])).toEqual(otherReplicas);
+  }, 180_000);
+
+  it("does not declare again when the deployed application is up to date", async () => {
+    const before = (await applications())["somagent-slm"]!.last_deployed_time_s;
+    await client().ensureDeployed();
+    expect((await applications())["somagent-slm"]!.last_deployed_time_s).toBe(before);
+  }, 60_000);
+
+  it("round-trips a completion from the builtin deterministic provider, identical for identical input", async () => {
+    const ours = client();
+    const request = { prompt: "kick off a demo", model: "somagent-demo", sessionId: "sess-local" };
+    const first = await ours.complete(request);
+    const second = await ours.complete({ ...request, sessionId: "sess-other" });
+    const otherPrompt = await ours.complete({ ...request, prompt: "kick off another demo" });
+
+    expect(first.provider).toBe("builtin-deterministic");
+    expect(first.model).toBe("somagent-demo");
+    expect(first.promptTokens).toBe(4);
+    expect(first.completionTokens).toBe(first.text!.split(/\s+/).length);
+    expect(second).toEqual(first);
+    expect(otherPrompt.text).not.toBe(first.text);
+  }, 60_000);
+
+  it("caps the completion at max_tokens", async () => {
+    const result = await client().complete({ prompt: "kick off a demo", model: "somagent-demo", sessionId: "s", maxTokens: 2 });
+    expect(result.completionTokens).toBe(2);
+    expect(result.text!.split(" ")).toHaveLength(2);
+  }, 60_000);
+
+  it("rejects an invalid request with a PermanentCallError naming the field", async () => {
+    const ours = client();
+    await expect(ours.complete({ prompt: "  ", model: "somagent-demo", sessionId: "s" })).rejects.toThrow(PermanentCallError);
+    await expect(ours.complete({ prompt: "  ", model: "somagent-demo", sessionId: "s" })).rejects.toThrow(/prompt/);
+    await expect(ours.complete({ prompt: "hi", model: "somagent-demo", sessionId: "s", maxTokens: 0 })).rejects.toThrow(/max_tokens/);
+    await expect(ours.complete({ prompt: "hi", model: "bad model", sessionId: "s" })).rejects.toThrow(/model/);
+  }, 60_000);
+
+  it("is refused by the dashboard without the token, so token authentication is on", async () => {
+    const error = await client({ authToken: undefined }).status().catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(PermanentCallError);
+    expect((error as PermanentCallError).status).toBe(401);
+    const wrong = await client({ authToken: "0".repeat(64) }).status().catch((e: unknown) => e);
+    expect((wrong as PermanentCallError).status).toBe(403);
+  }, 60_000);
+
+  it("throws a TransientCallError naming Ray when the dashboard is unreachable", async () => {
+    const closed = new URL(`http://127.0.0.1:${await freePort()}`);
+    const error = await client({ dashboardUrl: closed, serveUrl: closed }).complete({ prompt: "hi", model: "m", sessionId: "s" }).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(TransientCallError);
+    expect((error as Error).message).toMatch(/Ray dashboard is unreachable/);
+  }, 60_000);
+
+  it("throws a TransientCallError naming Ray Serve when the Serve proxy is unreachable", async () => {
+    const closed = new URL(`http://127.0.0.1:${await freePort()}`);
+    const error = await client({ serveUrl: closed }).complete({ prompt: "hi", model: "m", sessionId: "s" }).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(TransientCallError);
+    expect((error as Error).message).toMatch(/Ray Serve is unreachable/);
+  }, 60_000);
+
+  it("redeploys when the provider configuration changes, and reports an unreachable upstream as transient", async () => {
+    const upstream = new URL(`http://127.0.0.1:${await freePort()}`);
+    const before = (await applications())["somagent-slm"]!.last_deployed_time_s;
+    const ours = client({ slmProvider: { url: upstream, apiKey: "test-key", model: undefined, timeoutMs: 5_000 } });
+    expect((await ours.status()).upToDate).toBe(false);
+
+    const error = await ours.complete({ prompt: "hi", model: "somagent-demo", sessionId: "s" }).catch((e: unknown) => e);
+    expect((await applications())["somagent-slm"]!.last_deployed_time_s).toBeGreaterThan(before);
+    expect(error).toBeInstanceOf(TransientCallError);
+    expect((error as TransientCallError).status).toBe(502);
+    expect((error as Error).message).toMatch(new RegExp(`upstream 127\\.0\\.0\\.1:${upstream.port} unreachable`));
+    expect((await applications())["other-team-slm"]!.status).toBe("RUNNING");
+  }, 180_000);
+});
