@@ -3,11 +3,15 @@ import http2 from "node:http2";
 import { promisify } from "node:util";
 import * as grpc from "@grpc/grpc-js";
 import * as protoLoader from "@grpc/proto-loader";
+import { fromBinary } from "@bufbuild/protobuf";
+import { FileDescriptorProtoSchema } from "@bufbuild/protobuf/wkt";
 import { Code, ConnectError, createClient, type Transport } from "@connectrpc/connect";
+import { createAsyncIterable } from "@connectrpc/connect/protocol";
 import { createConnectTransport, createGrpcTransport, createGrpcWebTransport } from "@connectrpc/connect-node";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { BadRequestSchema } from "../../gen/google/rpc/error_details_pb.js";
 import { Health, HealthCheckResponse_ServingStatus } from "../../gen/grpc/health/v1/health_pb.js";
+import { ServerReflection, type ServerReflectionResponse } from "../../gen/grpc/reflection/v1/reflection_pb.js";
 import { SessionService, SessionStatus } from "../../gen/somagent/orchestrator/v1/session_pb.js";
 import { startApiFixture, waitFor, type ApiFixture } from "./api-fixture.js";
 
@@ -167,6 +171,29 @@ describe("server reflection", () => {
         "somagent.orchestrator.v1.SessionService",
       ]);
     }
+  });
+
+  it("answers file_by_filename, file_containing_symbol (with dependencies), extension numbers and unknown symbols", async () => {
+    const reflection = createClient(ServerReflection, createGrpcTransport({ baseUrl: fixture.baseUrl }));
+    const requests = [
+      { messageRequest: { case: "fileByFilename" as const, value: "somagent/orchestrator/v1/session.proto" } },
+      { messageRequest: { case: "fileContainingSymbol" as const, value: "somagent.orchestrator.v1.SessionService.Watch" } },
+      { messageRequest: { case: "allExtensionNumbersOfType" as const, value: "google.protobuf.FieldOptions" } },
+      { messageRequest: { case: "fileContainingSymbol" as const, value: "no.such.Symbol" } },
+    ];
+    const answers: ServerReflectionResponse["messageResponse"][] = [];
+    for await (const answer of reflection.serverReflectionInfo(createAsyncIterable(requests))) answers.push(answer.messageResponse);
+    const names = (i: number) => {
+      const answer = answers[i];
+      return answer?.case === "fileDescriptorResponse"
+        ? answer.value.fileDescriptorProto.map((bytes) => fromBinary(FileDescriptorProtoSchema, bytes).name)
+        : [];
+    };
+    expect(names(0)[0]).toBe("somagent/orchestrator/v1/session.proto");
+    expect(names(0)).toEqual(expect.arrayContaining(["buf/validate/validate.proto", "google/api/annotations.proto", "google/protobuf/struct.proto"]));
+    expect(names(1)[0]).toBe("somagent/orchestrator/v1/session.proto");
+    expect(answers[2]).toMatchObject({ case: "allExtensionNumbersResponse", value: { extensionNumber: expect.arrayContaining([1159, 50801, 50802]) } });
+    expect(answers[3]).toMatchObject({ case: "errorResponse", value: { errorCode: 5 } });
   });
 
   it("lets buf curl call SessionService with the schema it got by reflection", async () => {
