@@ -3,7 +3,7 @@
 ``POST /`` (under the application's route prefix) takes
 ``{prompt, model, session_id, max_tokens?}`` and answers
 ``{text, model, provider, prompt_tokens, completion_tokens}``; ``GET /healthz``
-answers ``{status, provider, version}``. The provider is an OpenAI-compatible
+answers ``{status, provider, version, config_fingerprint}``. The provider is an OpenAI-compatible
 upstream when the application's ``provider_url`` argument is set, otherwise a
 deterministic responder, so a cluster without a model still answers
 reproducibly and says so in ``provider``.
@@ -107,7 +107,14 @@ def chat_completions_url(base: str) -> str:
 class SlmCompletion:
     """One replica answering completions; see the module docstring."""
 
-    def __init__(self, provider_url: Optional[str], provider_model: Optional[str], request_timeout_s: float):
+    def __init__(
+        self,
+        provider_url: Optional[str],
+        provider_model: Optional[str],
+        request_timeout_s: float,
+        config_fingerprint: Optional[str],
+    ):
+        self._config_fingerprint = config_fingerprint
         self._provider_url = provider_url
         self._provider_model = provider_model
         self._timeout = aiohttp.ClientTimeout(total=request_timeout_s)
@@ -125,7 +132,14 @@ class SlmCompletion:
         path = request.scope["path"][len(root):] if request.scope["path"].startswith(root) else request.scope["path"]
         path = path.rstrip("/") or "/"
         if path == "/healthz" and request.method == "GET":
-            return JSONResponse({"status": "ok", "provider": self._provider, "version": __version__})
+            return JSONResponse(
+                {
+                    "status": "ok",
+                    "provider": self._provider,
+                    "version": __version__,
+                    "config_fingerprint": self._config_fingerprint,
+                }
+            )
         if path != "/":
             return JSONResponse({"error": f"no route {path}"}, status_code=404)
         if request.method != "POST":
@@ -198,7 +212,8 @@ def build(args: Dict[str, Any]) -> serve.Application:
     ``args``: ``provider_url`` (optional, OpenAI-compatible root),
     ``provider_model`` (optional, overrides the request's model upstream),
     ``request_timeout_s`` (default 30) and ``config_fingerprint`` (set by the
-    orchestrator to recognise its own deployed version; not used here).
+    orchestrator to recognise its own deployed version; ``/healthz`` echoes it,
+    so the orchestrator knows when the proxy routes to the new replicas).
     """
     known = {"provider_url", "provider_model", "request_timeout_s", "config_fingerprint"}
     unknown = set(args) - known
@@ -211,4 +226,5 @@ def build(args: Dict[str, Any]) -> serve.Application:
         provider_url,
         args.get("provider_model") or None,
         float(args.get("request_timeout_s", 30)),
+        args.get("config_fingerprint"),
     )

@@ -52,9 +52,10 @@ export interface SlmApplicationStatus extends SlmApplicationName {
 export interface RayServeClient {
   /**
    * Declares the application when it is absent or outdated (keeping every other
-   * declaratively deployed application) and waits until it is RUNNING.
-   * Throws {@link TransientCallError} when Ray is unreachable or the deadline
-   * passes, {@link PermanentCallError} when Ray refuses the token or the
+   * declaratively deployed application) and waits until it is RUNNING and the
+   * Serve proxy routes `GET {prefix}/healthz` to a replica of this configuration.
+   * Throws {@link TransientCallError} when the dashboard or the Serve proxy is
+   * unreachable or the deadline passes, {@link PermanentCallError} when Ray refuses the token or the
    * configuration, or the deployment fails.
    */
   ensureDeployed(signal?: AbortSignal): Promise<void>;
@@ -190,6 +191,7 @@ export function createRayServeClient(config: RayConfig, options: RayServeClientO
   const { name, routePrefix } = slmApplicationName(config.namespace);
   const applicationsUrl = new URL("api/serve/applications/", withSlash(config.dashboardUrl));
   const completionUrl = new URL(routePrefix.slice(1), withSlash(config.serveUrl));
+  const healthUrl = new URL("healthz", withSlash(completionUrl));
   const dispatcher = createDashboardDispatcher();
   const authHeaders: Record<string, string> = config.authToken ? { authorization: `Bearer ${config.authToken}` } : {};
   let deployed: Promise<void> | undefined;
@@ -248,12 +250,32 @@ export function createRayServeClient(config: RayConfig, options: RayServeClientO
     return { ...serve, applications: [...others, desired] };
   }
 
+  /**
+   * The fingerprint the replica behind the proxy reports, or undefined while
+   * the proxy has no route to it yet (404) or answers 5xx. The dashboard says
+   * RUNNING before every proxy has learnt the route, so this is the last word.
+   */
+  async function servedFingerprint(signal?: AbortSignal): Promise<string | undefined> {
+    try {
+      const response = await requestJson({ target: RAY_SERVE_TARGET, url: healthUrl, timeoutMs: config.timeouts.dashboardMs, signal });
+      const body = response.body;
+      return isRecord(body) && typeof body.config_fingerprint === "string" ? body.config_fingerprint : undefined;
+    } catch (error) {
+      if (error instanceof PermanentCallError && error.status === 404) return undefined;
+      if (error instanceof TransientCallError && error.status !== undefined) return undefined;
+      if (error instanceof TransientCallError) {
+        throw new TransientCallError(RAY_SERVE_TARGET, `Ray Serve is unreachable at ${healthUrl.href} (${detail(error)})`, undefined, { cause: error });
+      }
+      throw error;
+    }
+  }
+
   async function waitRunning(signal?: AbortSignal): Promise<void> {
     const deadline = Date.now() + config.timeouts.deployMs;
     for (;;) {
       const app = (await details(signal)).applications[name];
       if (isOurs(app)) {
-        if (app?.status === "RUNNING") return;
+        if (app?.status === "RUNNING" && (await servedFingerprint(signal)) === fingerprint) return;
         if (app?.status === "DEPLOY_FAILED") {
           throw new PermanentCallError(RAY_DASHBOARD_TARGET, `Ray Serve application ${name} failed to deploy: ${app.message ?? ""}`.trim());
         }
