@@ -86,6 +86,11 @@ export async function startTemporalDevServer(): Promise<TemporalDevServer> {
     );
     await waitForPort(port, 30_000);
   };
+  // If the test process dies before `stop`, take the server down with it: no orphans.
+  const killOnExit = () => {
+    if (child?.pid && child.exitCode === null) process.kill(-child.pid, "SIGKILL");
+  };
+  process.once("exit", killOnExit);
 
   const stop = async () => {
     const running = child;
