@@ -88,7 +88,11 @@ export async function startTemporalDevServer(): Promise<TemporalDevServer> {
   };
   // If the test process dies before `stop`, take the server down with it: no orphans.
   const killOnExit = () => {
-    if (child?.pid && child.exitCode === null) process.kill(-child.pid, "SIGKILL");
+    try {
+      if (child?.pid && child.exitCode === null) process.kill(-child.pid, "SIGKILL");
+    } catch {
+      // Already gone.
+    }
   };
   process.once("exit", killOnExit);
 
