@@ -45,16 +45,24 @@ export async function freePort(): Promise<number> {
   });
 }
 
+interface ProcessRow {
+  pid: number;
+  ppid: number;
+  pgid: number;
+  /** Start time in clock ticks since boot: with the pid, names one process even after pid reuse. */
+  start: string;
+}
+
 /** Live processes (zombies excluded: they have ended and only wait to be reaped). */
-async function processTable(): Promise<{ pid: number; ppid: number; pgid: number }[]> {
-  const rows: { pid: number; ppid: number; pgid: number }[] = [];
+async function processTable(): Promise<ProcessRow[]> {
+  const rows: ProcessRow[] = [];
   for (const entry of await readdir("/proc")) {
     if (!/^\d+$/.test(entry)) continue;
     try {
       const stat = await readFile(`/proc/${entry}/stat`, "utf8");
       const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
       if (fields[0] === "Z") continue;
-      rows.push({ pid: Number(entry), ppid: Number(fields[1]), pgid: Number(fields[2]) });
+      rows.push({ pid: Number(entry), ppid: Number(fields[1]), pgid: Number(fields[2]), start: fields[19]! });
     } catch {
       // the process ended while we looked
     }
@@ -117,21 +125,25 @@ export async function startRayCluster(): Promise<RayTestCluster> {
   child.stderr!.on("data", (chunk: Buffer) => (output += chunk.toString()));
   const code = await new Promise<number | null>((resolve) => child.once("exit", resolve));
 
+  // Every process ever seen (pid -> start time): actors leave the tree once the raylet dies.
+  const seen = new Map<number, string>();
+
   async function pids(): Promise<number[]> {
     const table = await processTable();
-    const ours = new Set(table.filter((row) => row.pgid === pgid).map((row) => row.pid));
+    const isSeen = (row: ProcessRow): boolean => seen.get(row.pid) === row.start;
+    for (const row of table) if (row.pgid === pgid) seen.set(row.pid, row.start);
     // Workers and actors run in their own process groups under the raylet.
     let grew = true;
     while (grew) {
       grew = false;
       for (const row of table) {
-        if (!ours.has(row.pid) && ours.has(row.ppid)) {
-          ours.add(row.pid);
+        if (!isSeen(row) && row.ppid !== 1 && table.some((parent) => parent.pid === row.ppid && isSeen(parent))) {
+          seen.set(row.pid, row.start);
           grew = true;
         }
       }
     }
-    return [...ours];
+    return table.filter(isSeen).map((row) => row.pid);
   }
 
   async function stop(): Promise<void> {
