@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { RayConfig } from "../../src/config.js";
 import { PermanentCallError, TransientCallError } from "../../src/clients/errors.js";
-import { createRayServeClient, slmApplicationName, type RayServeClient } from "../../src/clients/ray-serve.js";
+import { createRayServeClient, slmApplicationConfig, slmApplicationName, type RayServeClient } from "../../src/clients/ray-serve.js";
 import { freePort, startRayCluster, type RayTestCluster } from "../ray/ray-cluster.js";
 
 let cluster: RayTestCluster;
@@ -57,6 +57,43 @@ afterAll(async () => {
 describe("slmApplicationName", () => {
   it("derives the application name and route prefix from RAY_NAMESPACE", () => {
     expect(slmApplicationName("somagent")).toEqual({ name: "somagent-slm", routePrefix: "/somagent/slm" });
+  });
+});
+
+describe("slmApplicationConfig", () => {
+  const base = (): RayConfig => ({
+    address: "auto",
+    namespace: "somagent",
+    dashboardUrl: new URL("http://127.0.0.1:8265"),
+    serveUrl: new URL("http://127.0.0.1:8000"),
+    authToken: undefined,
+    timeouts: { dashboardMs: 10_000, completionMs: 60_000, deployMs: 120_000 },
+    slmProvider: { url: undefined, apiKey: undefined, model: undefined, timeoutMs: 30_000 },
+  });
+
+  it("declares the builtin provider when no upstream is configured", () => {
+    expect(slmApplicationConfig(base())).toMatchObject({
+      name: "somagent-slm",
+      route_prefix: "/somagent/slm",
+      import_path: "somagent_slm.app:build",
+      args: { request_timeout_s: 30 },
+    });
+    expect(slmApplicationConfig(base()).args).not.toHaveProperty("provider_url");
+  });
+
+  it("passes the upstream in args and its key only in runtime_env, and fingerprints both", () => {
+    const withUpstream = base();
+    withUpstream.slmProvider = { url: new URL("https://llm.internal/v1"), apiKey: "key-1", model: "small", timeoutMs: 5_000 };
+    const app = slmApplicationConfig(withUpstream);
+    expect(app.args).toMatchObject({ provider_url: "https://llm.internal/v1", provider_model: "small", request_timeout_s: 5 });
+    expect(JSON.stringify(app.args)).not.toContain("key-1");
+    expect(app.runtime_env).toEqual({ env_vars: { SLM_PROVIDER_API_KEY: "key-1" } });
+
+    const otherKey = base();
+    otherKey.slmProvider = { ...withUpstream.slmProvider, apiKey: "key-2" };
+    const fingerprints = [base(), withUpstream, otherKey].map((c) => slmApplicationConfig(c).args?.config_fingerprint);
+    expect(new Set(fingerprints).size).toBe(3);
+    expect(slmApplicationConfig(base()).args?.config_fingerprint).toBe(fingerprints[0]);
   });
 });
 
