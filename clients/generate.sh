@@ -3,6 +3,8 @@
 # Go with buf and the pinned protoc-gen-go / protoc-gen-go-grpc (buf.gen.clients.yaml),
 # Python with grpcio-tools' bundled protoc. Needs no network once
 # clients/install.sh has run (it is called here and is a no-op when warm).
+# `clients/generate.sh --check` (npm run check:clients) fails when the
+# committed stubs differ from what proto/ generates.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 CACHE="${SOMAGENT_CACHE_DIR:-$HOME/.cache/somagent-orchestrator}"
@@ -20,3 +22,14 @@ rm -rf "$PY_OUT"; mkdir -p "$PY_OUT"
   --python_out="$PY_OUT" --pyi_out="$PY_OUT" --grpc_python_out="$PY_OUT" \
   somagent/orchestrator/v1/session.proto somagent/orchestrator/v1/sse_options.proto \
   buf/validate/validate.proto google/api/annotations.proto google/api/http.proto
+
+# --check (CI): the committed stubs must be exactly what proto/ generates.
+if [ "${1:-}" = --check ]; then
+  changed="$(git status --porcelain -- clients/go/gen clients/python/somagent_client/gen)"
+  if [ -n "$changed" ]; then
+    echo "client stubs are stale; run npm run generate:clients and commit:" >&2
+    echo "$changed" >&2
+    git --no-pager diff --stat -- clients/go/gen clients/python/somagent_client/gen >&2
+    exit 1
+  fi
+fi
