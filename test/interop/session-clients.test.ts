@@ -116,3 +116,24 @@ describe("curl on the REST Watch stream", () => {
     expectIncreasing(messages.map((m) => Number(m.id)));
   });
 });
+
+describe("grpcurl on the gRPC Watch stream", () => {
+  it("streams every event of a session to its terminal event through reflection", async () => {
+    const grpcurl = (...args: string[]) => runClient(tools.grpcurl, ["-plaintext", "-max-time", "120", ...args]);
+    const start = await grpcurl(
+      "-d",
+      '{"tenant":"tenant-demo","user":"user-demo","prompt":"kick off a demo","metadata":{"session_id":"sess-grpcurl-watch"}}',
+      stack.address,
+      "somagent.orchestrator.v1.SessionService/Start",
+    );
+    expect(start.code).toBe(0);
+    const run = await grpcurl("-format-error", "-d", '{"workflow_id":"session-sess-grpcurl-watch"}', stack.address, "somagent.orchestrator.v1.SessionService/Watch");
+    expect(run.stderr).toBe("");
+    expect(run.code).toBe(0);
+    // grpcurl prints one pretty JSON object per message, separated by newlines between "}" and "{".
+    const messages = run.stdout.trim().split(/\n(?=\{)/).map((text) => JSON.parse(text) as Record<string, unknown>);
+    const kinds = messages.map((m) => Object.keys(m).find((k) => k !== "sequence" && k !== "time"));
+    expect(kinds).toEqual(["started", "policyEvaluated", "tokenIssued", "completionGenerated", "auditEmitted", "completed"]);
+    expectIncreasing(messages.map((m) => Number(m.sequence)));
+  });
+});
