@@ -21,8 +21,20 @@ export interface BrowserSession {
   error: string;
 }
 
-/** Opens `url`, waits until the page has finished (or `timeoutMs`), screenshots it into `screenshotPath`. */
-export async function runBrowserSession(url: string, screenshotPath: string, timeoutMs = 120_000): Promise<BrowserSession> {
+/** The page has finished: the session ended or a call failed. */
+export const pageFinished = "body[data-state=done], body[data-state=error]";
+
+/**
+ * Opens `url`, waits until `until` (a CSS selector, default {@link pageFinished})
+ * matches or `timeoutMs` passes, screenshots the page into `screenshotPath`
+ * and reports what it shows.
+ */
+export async function runBrowserSession(
+  url: string,
+  screenshotPath: string,
+  until = pageFinished,
+  timeoutMs = 120_000,
+): Promise<BrowserSession> {
   const browser = await chromium.launch({
     executablePath: tools.chromium,
     args: [
@@ -39,7 +51,7 @@ export async function runBrowserSession(url: string, screenshotPath: string, tim
   try {
     const page = await browser.newPage();
     await page.goto(url);
-    await page.waitForSelector("body[data-state=done], body[data-state=error]", { timeout: timeoutMs });
+    await page.waitForSelector(until, { timeout: timeoutMs });
     await mkdir(dirname(screenshotPath), { recursive: true });
     await page.screenshot({ path: screenshotPath, fullPage: true });
     // Locators rather than page.evaluate: the project's type checking has no DOM types.
