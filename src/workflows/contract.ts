@@ -9,6 +9,7 @@ import type {
   IdentityTokenJson,
   PolicyDecisionJson,
   SessionResultJson,
+  TokenClaimsJson,
 } from "../../gen/somagent/orchestrator/v1/session_pb.js";
 
 /** Workflow type name, as the seed names it. */
@@ -47,3 +48,16 @@ export type AuditEmitResult = Pick<AuditEventJson, "auditId" | "status">;
 
 /** The workflow's result: proto JSON of `SessionResult`. */
 export type SessionWorkflowResult = SessionResultJson;
+
+/** How a session ended, as its one terminal audit event says. */
+export type AuditOutcome = "accepted" | "rejected" | "failed";
+
+/** The `emit-audit-event` argument: what the workflow knows when the session ends. */
+export interface AuditRequest {
+  input: SessionInput;
+  outcome: AuditOutcome;
+  policy?: PolicyDecisionResult;
+  /** Claims of the issued token: never the token itself. */
+  tokenClaims?: TokenClaimsJson;
+  reason?: string;
+}
