@@ -1,0 +1,117 @@
+/**
+ * The session worker: one Temporal connection, the payload codec, the session
+ * workflow and its activities, the audit producer, and a small HTTP server with
+ * `/metrics` (prom-client) and `/health`. The entry point and tests both start it here.
+ */
+import { existsSync } from "node:fs";
+import { createServer, type Server } from "node:http";
+import type { AddressInfo } from "node:net";
+import { NativeConnection, Worker } from "@temporalio/worker";
+import { register } from "prom-client";
+import { createActivities, type ActivityDeps } from "../activities/index.js";
+import type { Logger } from "../api/logger.js";
+import { createAuditProducer, type AuditProducer } from "../clients/audit-producer.js";
+import type { WorkerConfig } from "../config.js";
+import { createEncryptionCodec } from "../temporal/payload-codec.js";
+import { WORKFLOW_BUNDLE_PATH, WORKFLOWS_PATH } from "./bundle.js";
+
+/** What the caller wires in: the outside services except Kafka, which the worker owns. */
+export interface SessionWorkerOptions {
+  policy: ActivityDeps["policy"];
+  identity: ActivityDeps["identity"];
+  completions: ActivityDeps["completions"] & { ensureDeployed?(signal?: AbortSignal): Promise<void> };
+  logger: Logger;
+  /** Prebuilt workflow bundle; used when the file exists, else the workflow source is bundled at start. */
+  workflowBundlePath?: string;
+  /** Replaces the audit producer built from `config.kafka` (tests observe publishes through it). */
+  audit?: AuditProducer;
+}
+
+/** A started worker. */
+export interface SessionWorker {
+  /** Where `/metrics` and `/health` answer. */
+  metricsUrl: URL;
+  /** Settles when the worker has stopped; rejects when it failed. */
+  done: Promise<void>;
+  /** Stops polling, lets running activities finish, disconnects Kafka and Temporal. */
+  stop(): Promise<void>;
+}
+
+/**
+ * Connects to Temporal and Kafka and starts polling the session task queue.
+ * Throws when Temporal or Kafka cannot be reached, or the workflow code fails to bundle.
+ */
+export async function createSessionWorker(config: WorkerConfig, options: SessionWorkerOptions): Promise<SessionWorker> {
+  const { logger } = options;
+  const audit = options.audit ?? createAuditProducer(config.kafka, logger);
+  await audit.start();
+  const connection = await NativeConnection.connect({
+    address: `${config.temporal.address.host}:${config.temporal.address.port}`,
+  });
+  const bundlePath = options.workflowBundlePath ?? WORKFLOW_BUNDLE_PATH;
+  const worker = await Worker.create({
+    connection,
+    namespace: config.temporal.namespace,
+    taskQueue: config.temporal.taskQueue,
+    ...(existsSync(bundlePath) ? { workflowBundle: { codePath: bundlePath } } : { workflowsPath: WORKFLOWS_PATH }),
+    activities: createActivities({
+      policy: options.policy,
+      identity: options.identity,
+      completions: options.completions,
+      audit,
+    }),
+    dataConverter: { payloadCodecs: [createEncryptionCodec(config.temporal.codecKeys)] },
+  });
+  // Deploy the Serve application once per process; completions deploy lazily too, so a failure here only warns.
+  options.completions.ensureDeployed?.().catch((error: unknown) => {
+    logger.error("Ray Serve application not deployed at start; the first completion will retry", {
+      error: (error as Error).message,
+    });
+  });
+  const server = metricsServer(() => worker.getState() === "RUNNING");
+  await new Promise<void>((resolve, reject) => {
+    server.once("error", reject);
+    server.listen(config.metricsPort, config.metricsHost, resolve);
+  });
+  const address = server.address() as AddressInfo;
+  const metricsUrl = new URL(`http://${address.family === "IPv6" ? `[${address.address}]` : address.address}:${address.port}/`);
+  logger.info("worker started", { taskQueue: config.temporal.taskQueue, metrics: metricsUrl.href });
+  const done = worker.run().finally(async () => {
+    await audit.stop();
+    await connection.close();
+    await new Promise<void>((resolve) => server.close(() => resolve()));
+    logger.info("worker stopped");
+  });
+  return {
+    metricsUrl,
+    done,
+    async stop() {
+      if (worker.getState() === "RUNNING") worker.shutdown();
+      await done;
+    },
+  };
+}
+
+function metricsServer(healthy: () => boolean): Server {
+  return createServer((request, response) => {
+    if (request.url === "/health") {
+      const ok = healthy();
+      response.writeHead(ok ? 200 : 503, { "content-type": "application/json" });
+      response.end(JSON.stringify({ status: ok ? "ok" : "unavailable" }));
+      return;
+    }
+    if (request.url === "/metrics") {
+      register.metrics().then(
+        (text) => {
+          response.writeHead(200, { "content-type": register.contentType });
+          response.end(text);
+        },
+        () => {
+          response.writeHead(500).end();
+        },
+      );
+      return;
+    }
+    response.writeHead(404).end();
+  });
+}
