@@ -293,7 +293,10 @@ export interface WorkerConfig {
   kafka: KafkaConfig;
   ray: RayConfig;
   metricsHost: string;
+  /** `WORKER_METRICS_PORT`: our `/metrics` (prom-client) and `/health` (default 9464). */
   metricsPort: number;
+  /** `WORKER_SDK_METRICS_PORT`: the Temporal SDK's own Prometheus exporter (default 9465). */
+  sdkMetricsPort: number;
   telemetry: TelemetryConfig;
 }
 
@@ -307,6 +310,7 @@ export function loadWorkerConfig(env: Env = process.env): WorkerConfig {
     ray: rayConfig(env),
     metricsHost: text(env, "WORKER_METRICS_HOST", "0.0.0.0", /^[0-9A-Za-z.:-]+$/),
     metricsPort: port(env, "WORKER_METRICS_PORT", 9464),
+    sdkMetricsPort: port(env, "WORKER_SDK_METRICS_PORT", 9465),
     telemetry: telemetryConfig(env, "somagent-orchestrator-worker"),
   };
 }
