@@ -69,8 +69,9 @@ const SERVICE = {
 
 /** One step's failure as a sentence: refused (permanent) or unreachable (budget spent). */
 function failureReason(step: keyof typeof SERVICE, error: unknown): string {
+  // The activity's own error is the first ApplicationFailure; a timeout wraps the last one.
   let cause: unknown = error;
-  while (cause instanceof Error && cause.cause instanceof Error) cause = cause.cause;
+  while (!(cause instanceof ApplicationFailure) && cause instanceof Error && cause.cause instanceof Error) cause = cause.cause;
   const detail = cause instanceof Error ? cause.message : String(cause);
   const refused = error instanceof ActivityFailure && error.retryState === "NON_RETRYABLE_FAILURE";
   return `${SERVICE[step]} ${refused ? "refused" : "unreachable after its retry budget"}: ${detail}`;
