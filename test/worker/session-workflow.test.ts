@@ -3,7 +3,9 @@
  * services land, the outside services are reached over real HTTP at a closed
  * loopback port (connection refused), which exercises the failure path.
  */
-import { randomBytes, randomUUID } from "node:crypto";
+import { readFileSync, writeFileSync } from "node:fs";
+import { randomUUID } from "node:crypto";
+import proto from "@temporalio/proto";
 import { Client, Connection, WorkflowFailedError } from "@temporalio/client";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { ActivityDeps } from "../../src/activities/index.js";
@@ -20,9 +22,19 @@ let worker: SessionWorker;
 let client: Client;
 let connection: Connection;
 const logLines: string[] = [];
-const codecKey = randomBytes(32).toString("base64");
+/** The fixtures' test codec key, so recorded histories can be replayed (see test/fixtures/histories/README.md). */
+const fixtureKey = JSON.parse(readFileSync(new URL("../fixtures/histories/codec-key.json", import.meta.url), "utf8")) as { id: string; key: string };
 const taskQueue = `sessions-${randomUUID()}`;
 let closedUrl: string;
+
+/** With `RECORD_HISTORIES=1`, saves the run's history as a replay fixture named for its outcome. */
+async function recordHistory(workflowId: string, outcome: string): Promise<void> {
+  if (process.env.RECORD_HISTORIES !== "1") return;
+  const history = await client.workflow.getHandle(workflowId).fetchHistory();
+  // Binary protobuf: historyToJSON's protobufjs root is not the one ESM loads, so JSON would not round-trip.
+  const bytes = proto.temporal.api.history.v1.History.encode(history).finish();
+  writeFileSync(new URL(`../fixtures/histories/${outcome}.history.pb`, import.meta.url), bytes);
+}
 
 /** A real HTTP call to `closedUrl`; nothing listens there. */
 async function callClosedPort<T>(target: string, body: unknown, signal?: AbortSignal): Promise<T> {
@@ -35,7 +47,7 @@ beforeAll(async () => {
   const config = loadWorkerConfig({
     TEMPORAL_TARGET_HOST: temporal.address,
     TEMPORAL_TASK_QUEUE: taskQueue,
-    PAYLOAD_CODEC_KEYS: `test:${codecKey}`,
+    PAYLOAD_CODEC_KEYS: `${fixtureKey.id}:${fixtureKey.key}`,
     WORKER_METRICS_HOST: "127.0.0.1",
     WORKER_METRICS_PORT: "0",
   });
@@ -90,6 +102,7 @@ describe("session worker", () => {
       .map((line) => JSON.parse(line) as { message: string; audit?: { session_id: string; status: string; reason: string } })
       .filter((line) => line.message === "audit event" && line.audit?.session_id === sessionId);
     expect(audits).toHaveLength(1);
+    await recordHistory(handle.workflowId, "failed-policy-unreachable");
     expect(audits[0]?.audit).toMatchObject({ status: "AUDIT_STATUS_FAILED", reason: expect.stringMatching(/^policy engine unreachable/) });
   }, 120_000);
 });
