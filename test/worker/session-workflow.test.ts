@@ -3,7 +3,10 @@
  * services land, the outside services are reached over real HTTP at a closed
  * loopback port (connection refused), which exercises the failure path.
  */
-import { readFileSync, writeFileSync } from "node:fs";
+import { execFileSync } from "node:child_process";
+import { readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { homedir } from "node:os";
+import { join } from "node:path";
 import { randomUUID } from "node:crypto";
 import proto from "@temporalio/proto";
 import { Client, Connection, WorkflowFailedError } from "@temporalio/client";
@@ -26,6 +29,16 @@ const logLines: string[] = [];
 const fixtureKey = JSON.parse(readFileSync(new URL("../fixtures/histories/codec-key.json", import.meta.url), "utf8")) as { id: string; key: string };
 const taskQueue = `sessions-${randomUUID()}`;
 let closedUrl: string;
+
+/** The history as the Temporal CLI shows it (raw payloads, as an operator with server access sees them). */
+function cliHistory(workflowId: string): string {
+  const cache = join(homedir(), ".cache", "somagent-orchestrator");
+  const dir = readdirSync(cache).find((name) => name.startsWith("temporal-cli"));
+  const binary = process.env.TEMPORAL_CLI ?? join(cache, dir ?? "temporal-cli", "bin", "temporal");
+  return execFileSync(binary, ["workflow", "show", "--address", temporal.address, "--workflow-id", workflowId, "--output", "json"], {
+    encoding: "utf8",
+  });
+}
 
 /** With `RECORD_HISTORIES=1`, saves the run's history as a replay fixture named for its outcome. */
 async function recordHistory(workflowId: string, outcome: string): Promise<void> {
@@ -86,7 +99,7 @@ describe("session worker", () => {
       sessionId,
       tenant: "acme",
       user: "user-1",
-      prompt: "hello",
+      prompt: "a distinctive prompt 7c1f0e",
       model: "somagent-demo",
       metadata: {},
     };
@@ -103,6 +116,9 @@ describe("session worker", () => {
       .filter((line) => line.message === "audit event" && line.audit?.session_id === sessionId);
     expect(audits).toHaveLength(1);
     await recordHistory(handle.workflowId, "failed-policy-unreachable");
+    const shown = cliHistory(handle.workflowId);
+    expect(shown).toContain(Buffer.from("binary/encrypted").toString("base64"));
+    expect(shown).not.toContain("a distinctive prompt 7c1f0e");
     expect(audits[0]?.audit).toMatchObject({ status: "AUDIT_STATUS_FAILED", reason: expect.stringMatching(/^policy engine unreachable/) });
   }, 120_000);
 });
