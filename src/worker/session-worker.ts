@@ -13,7 +13,7 @@ import type { Logger } from "../api/logger.js";
 import { createAuditProducer, type AuditProducer } from "../clients/audit-producer.js";
 import type { WorkerConfig } from "../config.js";
 import { createEncryptionCodec } from "../temporal/payload-codec.js";
-import { WORKFLOW_BUNDLE_PATH, WORKFLOWS_PATH } from "./bundle.js";
+import { WORKFLOWS_PATH } from "./bundle.js";
 
 /** What the caller wires in: the outside services except Kafka, which the worker owns. */
 export interface SessionWorkerOptions {
@@ -21,7 +21,10 @@ export interface SessionWorkerOptions {
   identity: ActivityDeps["identity"];
   completions: ActivityDeps["completions"] & { ensureDeployed?(signal?: AbortSignal): Promise<void> };
   logger: Logger;
-  /** Prebuilt workflow bundle; used when the file exists, else the workflow source is bundled at start. */
+  /**
+   * Prebuilt workflow bundle (the entry point passes `dist/workflow-bundle.js`); used when the file
+   * exists, else the workflow source is bundled at start. Tests leave it unset so they never run a stale bundle.
+   */
   workflowBundlePath?: string;
   /** Replaces the audit producer built from `config.kafka` (tests observe publishes through it). */
   audit?: AuditProducer;
@@ -48,12 +51,12 @@ export async function createSessionWorker(config: WorkerConfig, options: Session
   const connection = await NativeConnection.connect({
     address: `${config.temporal.address.host}:${config.temporal.address.port}`,
   });
-  const bundlePath = options.workflowBundlePath ?? WORKFLOW_BUNDLE_PATH;
+  const bundlePath = options.workflowBundlePath;
   const worker = await Worker.create({
     connection,
     namespace: config.temporal.namespace,
     taskQueue: config.temporal.taskQueue,
-    ...(existsSync(bundlePath) ? { workflowBundle: { codePath: bundlePath } } : { workflowsPath: WORKFLOWS_PATH }),
+    ...(bundlePath !== undefined && existsSync(bundlePath) ? { workflowBundle: { codePath: bundlePath } } : { workflowsPath: WORKFLOWS_PATH }),
     activities: createActivities({
       policy: options.policy,
       identity: options.identity,
