@@ -1,12 +1,10 @@
 /**
- * The session worker against a real Temporal dev server. Until the companion
- * services land, the outside services are reached over real HTTP at a closed
- * loopback port (connection refused), which exercises the failure path.
+ * The session worker against the run's real Temporal dev server, with its
+ * outside services reached over real HTTP at a closed loopback port
+ * (connection refused): the path of a dependency that stays down.
  */
 import { execFileSync } from "node:child_process";
-import { readdirSync, readFileSync, writeFileSync } from "node:fs";
-import { homedir } from "node:os";
-import { join } from "node:path";
+import { readFileSync, writeFileSync } from "node:fs";
 import { randomUUID } from "node:crypto";
 import proto from "@temporalio/proto";
 import { Client, Connection, WorkflowFailedError } from "@temporalio/client";
@@ -18,9 +16,10 @@ import { loadWorkerConfig } from "../../src/config.js";
 import { createEncryptionCodec } from "../../src/temporal/payload-codec.js";
 import { SESSION_WORKFLOW_TYPE, type SessionInput } from "../../src/workflows/contract.js";
 import { createSessionWorker, type SessionWorker } from "../../src/worker/session-worker.js";
-import { freePort, startTemporalDevServer, type TemporalDevServer } from "../api/temporal-dev-server.js";
+import { freePort } from "../../src/dev/processes.js";
+import { infra } from "../support/infra.js";
 
-let temporal: TemporalDevServer;
+const temporal = infra().temporal;
 let worker: SessionWorker;
 let client: Client;
 let connection: Connection;
@@ -32,10 +31,7 @@ let closedUrl: string;
 
 /** The history as the Temporal CLI shows it (raw payloads, as an operator with server access sees them). */
 function cliHistory(workflowId: string): string {
-  const cache = join(homedir(), ".cache", "somagent-orchestrator");
-  const dir = readdirSync(cache).find((name) => name.startsWith("temporal-cli"));
-  const binary = process.env.TEMPORAL_CLI ?? join(cache, dir ?? "temporal-cli", "bin", "temporal");
-  return execFileSync(binary, ["workflow", "show", "--address", temporal.address, "--workflow-id", workflowId, "--output", "json"], {
+  return execFileSync(temporal.binary, ["workflow", "show", "--address", temporal.address, "--workflow-id", workflowId, "--output", "json"], {
     encoding: "utf8",
   });
 }
@@ -55,7 +51,6 @@ async function callClosedPort<T>(target: string, body: unknown, signal?: AbortSi
 }
 
 beforeAll(async () => {
-  temporal = await startTemporalDevServer();
   closedUrl = `http://127.0.0.1:${await freePort()}/v1/evaluate`;
   const config = loadWorkerConfig({
     TEMPORAL_TARGET_HOST: temporal.address,
@@ -84,7 +79,6 @@ beforeAll(async () => {
 afterAll(async () => {
   await worker?.stop();
   await connection?.close();
-  await temporal?.stop();
 });
 
 describe("session worker", () => {

@@ -1,0 +1,125 @@
+/**
+ * A real single-node Ray cluster: `ray[serve]` from PyPI in a virtual
+ * environment, `ray start --head` on loopback with the dashboard (which
+ * serves Serve's REST API) and token authentication on, and the repository's
+ * `ray/` package on PYTHONPATH so the Serve application can be imported.
+ * The Serve HTTP proxy comes up with the first application deployed.
+ */
+import { randomBytes } from "node:crypto";
+import path from "node:path";
+import { installOnce } from "./cache.js";
+import { freePort, runCommand, startDaemon, waitUntil, type Daemon } from "./processes.js";
+
+/** The pinned Ray version (2.59+ has token authentication for the dashboard). */
+export const RAY_VERSION = "2.60.0";
+
+/** The repository's Ray package directory (`ray/somagent_slm`). */
+const RAY_PACKAGE_DIR = path.resolve(import.meta.dirname, "..", "..", "ray");
+
+/** Creates the virtual environment (first run only) and returns the `ray` CLI. */
+export async function installRay(): Promise<string> {
+  const dir = await installOnce(`ray-${RAY_VERSION}`, `installing ray[serve]==${RAY_VERSION} from PyPI into a virtual environment`, async (target) => {
+    const logFile = path.join(target, "install.log");
+    await runCommand("python3", ["-m", "venv", target], { logFile });
+    await runCommand(
+      path.join(target, "bin", "pip"),
+      ["install", "--disable-pip-version-check", "--no-input", `ray[serve]==${RAY_VERSION}`],
+      { logFile },
+    );
+  });
+  return path.join(dir, "bin", "ray");
+}
+
+/** Where to run Ray; unset ports are chosen free. */
+export interface RayOptions {
+  binary: string;
+  /** Directory for the log and Ray's own temp dir (sessions, logs of every Ray process). */
+  stateDir: string;
+  gcsPort?: number;
+  dashboardPort?: number;
+  servePort?: number;
+  /** Ray's own temp dir (sessions, logs of every Ray process); default `<stateDir>/ray`. Its unix socket paths must stay under 108 bytes. */
+  tempDir?: string;
+  /** CPUs Ray may schedule on (default 2: the machines have two cores). */
+  numCpus?: number;
+}
+
+/** A running cluster. */
+export interface RayCluster {
+  dashboardUrl: URL;
+  /** Where the Serve HTTP proxy will listen once an application is deployed. */
+  serveUrl: URL;
+  /** GCS address, `127.0.0.1:port` (what `RAY_ADDRESS` would name for a Python driver). */
+  gcsAddress: string;
+  /** Bearer token the dashboard's REST API requires. */
+  authToken: string;
+  daemon: Daemon;
+  stop(): Promise<void>;
+}
+
+/** Starts the head node and resolves once the dashboard's Serve REST API answers with the token. */
+export async function startRay(options: RayOptions): Promise<RayCluster> {
+  const port = async (given: number | undefined) => given ?? (await freePort());
+  const gcsPort = await port(options.gcsPort);
+  const dashboardPort = await port(options.dashboardPort);
+  const servePort = await port(options.servePort);
+  const authToken = randomBytes(32).toString("hex");
+  // Ray picks many ports of its own; pin every one to a free port so two clusters never collide.
+  const ports: Record<string, number> = {
+    "ray-client-server-port": await freePort(),
+    "dashboard-agent-listen-port": await freePort(),
+    "dashboard-agent-grpc-port": await freePort(),
+    "metrics-export-port": await freePort(),
+    "node-manager-port": await freePort(),
+    "object-manager-port": await freePort(),
+    "runtime-env-agent-port": await freePort(),
+  };
+  const logFile = path.join(options.stateDir, "ray.log");
+  const rayTempDir = options.tempDir ?? path.join(options.stateDir, "ray");
+  const daemon = await startDaemon(
+    "ray",
+    options.binary,
+    [
+      "start", "--head", "--block",
+      `--port=${gcsPort}`,
+      "--node-ip-address=127.0.0.1",
+      "--dashboard-host=127.0.0.1", `--dashboard-port=${dashboardPort}`,
+      ...Object.entries(ports).map(([flag, value]) => `--${flag}=${value}`),
+      `--num-cpus=${options.numCpus ?? 2}`,
+      "--object-store-memory=200000000",
+      `--temp-dir=${rayTempDir}`,
+      "--disable-usage-stats",
+    ],
+    {
+      logFile,
+      env: {
+        ...process.env,
+        RAY_AUTH_MODE: "token",
+        RAY_AUTH_TOKEN: authToken,
+        RAY_USAGE_STATS_ENABLED: "0",
+        PYTHONPATH: RAY_PACKAGE_DIR,
+      },
+    },
+  );
+  const dashboardUrl = new URL(`http://127.0.0.1:${dashboardPort}`);
+  try {
+    // The dashboard's modules load after the head is up; Serve's REST API is the last word.
+    await waitUntil(
+      "ray",
+      async () => (await fetch(new URL("/api/serve/applications/", dashboardUrl), { headers: { authorization: `Bearer ${authToken}` } })).ok,
+      { timeoutMs: 120_000, logFile, daemon },
+    );
+  } catch (error) {
+    await daemon.stop();
+    throw error;
+  }
+  return {
+    dashboardUrl,
+    serveUrl: new URL(`http://127.0.0.1:${servePort}`),
+    gcsAddress: `127.0.0.1:${gcsPort}`,
+    authToken,
+    daemon,
+    // Some of Ray's helper processes ignore SIGTERM; they get SIGKILL after a short grace.
+    stop: () => daemon.stop(5_000),
+  };
+}

@@ -1,0 +1,149 @@
+/**
+ * `npm start`: the whole local stack in the foreground — Temporal (with its
+ * Web UI, workflows kept across restarts), Kafka, Ray, the policy engine and
+ * identity service, the worker and the API on 8090 — installed on first use,
+ * on the port map of DESIGN.md, then one summary. Ctrl-C stops everything.
+ */
+import { randomBytes } from "node:crypto";
+import { existsSync } from "node:fs";
+import { mkdir, readFile, writeFile } from "node:fs/promises";
+import { homedir, tmpdir } from "node:os";
+import path from "node:path";
+import { installInfrastructure, startInfrastructure, type Infrastructure } from "./infrastructure.js";
+import { portOpen, waitUntil } from "./processes.js";
+import { formatDuration, progress, step } from "./progress.js";
+import { answersOk, startServices, type Services } from "./services.js";
+
+/** The local port map (DESIGN.md). */
+const PORTS = {
+  api: 8090,
+  temporal: 7233,
+  temporalUi: 8233,
+  kafka: 9092,
+  kafkaController: 9093,
+  rayGcs: 6379,
+  rayDashboard: 8265,
+  rayServe: 8000,
+  policyEngine: 8101,
+  identityService: 8102,
+  workerMetrics: 9464,
+  workerSdkMetrics: 9465,
+} as const;
+
+/** Logs, Temporal's database, Kafka's data and the local keys: kept across runs. */
+const stateDir = process.env.SOMAGENT_STATE_DIR ?? path.join(homedir(), ".local", "state", "somagent-orchestrator");
+
+/** The payload codec key of the local stack, made once so old histories stay readable. */
+async function localCodecKeys(): Promise<string> {
+  const file = path.join(stateDir, "payload-codec-keys");
+  if (existsSync(file)) return (await readFile(file, "utf8")).trim();
+  const keys = `local:${randomBytes(32).toString("base64")}`;
+  await writeFile(file, keys, { mode: 0o600 });
+  return keys;
+}
+
+async function assertPortsFree(): Promise<void> {
+  const busy: string[] = [];
+  for (const [name, port] of Object.entries(PORTS)) if (await portOpen(port)) busy.push(`${port} (${name})`);
+  if (busy.length > 0) {
+    throw new Error(`ports in use: ${busy.join(", ")}. Is another stack running? Stop it first (Ctrl-C in its terminal).`);
+  }
+}
+
+async function printSummary(infra: Infrastructure, services: Services): Promise<void> {
+  const rows: [string, string, boolean][] = [
+    ["API (gRPC, gRPC-Web, Connect, REST)", services.api.url.href, await answersOk(new URL("/health", services.api.url))],
+    ["Temporal frontend", infra.temporal.address, (await infra.temporal.daemon.pids()).length > 0],
+    ["Temporal Web UI", infra.temporal.uiUrl?.href ?? "-", infra.temporal.uiUrl ? await answersOk(infra.temporal.uiUrl) : false],
+    ["Kafka bootstrap", `${infra.kafka.bootstrap} (Kafka ${infra.kafka.version})`, (await infra.kafka.daemon.pids()).length > 0],
+    ["Ray dashboard", infra.ray.dashboardUrl.href, await answersOk(new URL("/api/version", infra.ray.dashboardUrl))],
+    ["Ray Serve proxy", infra.ray.serveUrl.href, await answersOk(new URL("/-/healthz", infra.ray.serveUrl))],
+    ["policy engine", services.policyEngine.url.href, await answersOk(new URL("/health", services.policyEngine.url))],
+    ["identity service", services.identityService.url.href, await answersOk(new URL("/health", services.identityService.url))],
+    ["worker /metrics", new URL("/metrics", services.worker.url).href, await answersOk(new URL("/health", services.worker.url))],
+  ];
+  const width = Math.max(...rows.map(([name]) => name.length));
+  const lines = rows.map(([name, url, healthy]) => `  ${name.padEnd(width)}  ${healthy ? "healthy  " : "UNHEALTHY"}  ${url}`);
+  process.stdout.write(
+    [
+      "",
+      "SomaAgent local stack",
+      ...lines,
+      "",
+      `  logs and state: ${stateDir}`,
+      "  try: curl -X POST http://localhost:8090/v1/sessions/start -H 'Content-Type: application/json' \\",
+      `         -d '{"tenant":"tenant-demo","user":"user-demo","prompt":"kick off a demo","metadata":{"session_id":"sess-local"}}'`,
+      "  Ctrl-C stops everything.",
+      "",
+    ].join("\n"),
+  );
+}
+
+async function main(): Promise<void> {
+  const began = Date.now();
+  await mkdir(stateDir, { recursive: true });
+  await assertPortsFree();
+  const tools = await installInfrastructure();
+  const infra = await startInfrastructure(tools, {
+    stateDir,
+    temporal: { port: PORTS.temporal, uiPort: PORTS.temporalUi, ui: true, persistent: true },
+    kafka: { port: PORTS.kafka, controllerPort: PORTS.kafkaController },
+    // Ray's unix sockets live under its temp dir, whose path must stay short.
+    ray: { gcsPort: PORTS.rayGcs, dashboardPort: PORTS.rayDashboard, servePort: PORTS.rayServe, tempDir: path.join(tmpdir(), "somagent-ray") },
+  });
+  let services: Services | undefined;
+  let stopping = false;
+  const stopAll = async (reason: string) => {
+    if (stopping) return;
+    stopping = true;
+    progress(`\n${reason}: stopping the stack`);
+    await step("stopping services", async () => services?.stop());
+    await step("stopping infrastructure", () => infra.stop());
+    process.exit(reason === "failed" ? 1 : 0);
+  };
+  process.on("SIGINT", () => void stopAll("SIGINT"));
+  process.on("SIGTERM", () => void stopAll("SIGTERM"));
+  const codecKeys = await localCodecKeys();
+  try {
+    services = await step("starting policy engine, identity service, worker and API", () =>
+      startServices(
+        {
+          temporalAddress: infra.temporal.address,
+          kafkaBootstrap: infra.kafka.bootstrap,
+          rayDashboardUrl: infra.ray.dashboardUrl.href,
+          rayServeUrl: infra.ray.serveUrl.href,
+          rayAuthToken: infra.ray.authToken,
+        },
+        {
+          stateDir,
+          codecKeys,
+          ports: {
+            api: PORTS.api,
+            policyEngine: PORTS.policyEngine,
+            identityService: PORTS.identityService,
+            workerMetrics: PORTS.workerMetrics,
+            workerSdkMetrics: PORTS.workerSdkMetrics,
+          },
+        },
+      ),
+    );
+  } catch (error) {
+    process.stderr.write(`${(error as Error).message}\n`);
+    await stopAll("failed");
+    return;
+  }
+  // The worker deploys the Serve application at start; the proxy answers once it has.
+  await step("waiting for the Ray Serve application", () =>
+    waitUntil("ray serve proxy", () => answersOk(new URL("/-/healthz", infra.ray.serveUrl)), {
+      timeoutMs: 180_000,
+      logFile: path.join(stateDir, "worker.log"),
+    }),
+  ).catch((error: unknown) => progress((error as Error).message));
+  await printSummary(infra, services);
+  progress(`stack up in ${formatDuration(Date.now() - began)}`);
+}
+
+main().catch((error: unknown) => {
+  process.stderr.write(`npm start failed: ${(error as Error).message}\n`);
+  process.exit(1);
+});

@@ -1,0 +1,95 @@
+/**
+ * The real Temporal dev server (`temporal server start-dev`) of the Temporal
+ * CLI, built from its Go module through the Go module proxy on first use.
+ * v1.5.1 is the newest tag whose go.mod has no `replace` directive, which
+ * `go install module@version` refuses (it bundles Temporal server 1.29).
+ */
+import { execFile } from "node:child_process";
+import path from "node:path";
+import { promisify } from "node:util";
+import { installOnce } from "./cache.js";
+import { freePort, runCommand, startDaemon, waitUntil, type Daemon } from "./processes.js";
+
+/** The pinned Temporal CLI version. */
+export const TEMPORAL_CLI_VERSION = "v1.5.1";
+
+/** Builds the CLI into the cache (first run only) and returns the `temporal` binary. */
+export async function installTemporal(): Promise<string> {
+  const dir = await installOnce(`temporal-cli-${TEMPORAL_CLI_VERSION}`, `building Temporal CLI ${TEMPORAL_CLI_VERSION} from its Go module`, (target) =>
+    runCommand("go", ["install", `github.com/temporalio/cli/cmd/temporal@${TEMPORAL_CLI_VERSION}`], {
+      logFile: path.join(target, "install.log"),
+      env: { ...process.env, GOBIN: path.join(target, "bin"), CGO_ENABLED: "0" },
+    }),
+  );
+  return path.join(dir, "bin", "temporal");
+}
+
+/** Where to run the dev server; unset ports are chosen free. */
+export interface TemporalOptions {
+  binary: string;
+  /** Directory for the log (and the database file when `persistent`). */
+  stateDir: string;
+  port?: number;
+  /** Web UI port; the UI is off when `ui` is false. */
+  uiPort?: number;
+  ui?: boolean;
+  /** Keep workflows across restarts in `<stateDir>/temporal.db`. */
+  persistent?: boolean;
+}
+
+/** A running dev server. */
+export interface TemporalServer {
+  /** `127.0.0.1:port` of the frontend, for `TEMPORAL_TARGET_HOST`. */
+  address: string;
+  port: number;
+  /** The Web UI, when it is on. */
+  uiUrl: URL | undefined;
+  binary: string;
+  daemon: Daemon;
+  /** Runs the CLI against this server (`temporal <args> --address ...`) and returns its stdout. */
+  cli(args: string[]): Promise<string>;
+  stop(): Promise<void>;
+}
+
+const execFileAsync = promisify(execFile);
+
+/** Starts the dev server on loopback and resolves once its frontend reports SERVING. */
+export async function startTemporal(options: TemporalOptions): Promise<TemporalServer> {
+  const port = options.port ?? (await freePort());
+  const ui = options.ui ?? true;
+  const uiPort = options.uiPort ?? (await freePort());
+  const args = [
+    "server", "start-dev",
+    "--ip", "127.0.0.1",
+    "--port", String(port),
+    "--http-port", String(await freePort()),
+    "--metrics-port", String(await freePort()),
+    "--log-level", "warn",
+    ...(ui ? ["--ui-ip", "127.0.0.1", "--ui-port", String(uiPort)] : ["--headless"]),
+    ...(options.persistent ? ["--db-filename", path.join(options.stateDir, "temporal.db")] : []),
+  ];
+  const logFile = path.join(options.stateDir, "temporal.log");
+  const daemon = await startDaemon("temporal", options.binary, args, { logFile });
+  const address = `127.0.0.1:${port}`;
+  const cli = async (cliArgs: string[]): Promise<string> =>
+    (await execFileAsync(options.binary, [...cliArgs, "--address", address], { timeout: 30_000 })).stdout;
+  try {
+    await waitUntil("temporal", async () => (await cli(["operator", "cluster", "health"])).includes("SERVING"), {
+      timeoutMs: 60_000,
+      logFile,
+      daemon,
+    });
+  } catch (error) {
+    await daemon.stop();
+    throw error;
+  }
+  return {
+    address,
+    port,
+    uiUrl: ui ? new URL(`http://127.0.0.1:${uiPort}`) : undefined,
+    binary: options.binary,
+    daemon,
+    cli,
+    stop: () => daemon.stop(),
+  };
+}

@@ -1,0 +1,24 @@
+/**
+ * What the global setup started for this test run (see global-setup.ts),
+ * read in a test file with `inject("infra")` or {@link infra}.
+ */
+import { inject } from "vitest";
+
+/** Addresses of the run's Temporal, Kafka and Ray (plain data: it crosses to the test workers). */
+export interface InfraInfo {
+  stateDir: string;
+  temporal: { address: string; binary: string };
+  kafka: { bootstrap: string; version: string };
+  ray: { dashboardUrl: string; serveUrl: string; authToken: string };
+}
+
+declare module "vitest" {
+  export interface ProvidedContext {
+    infra: InfraInfo;
+  }
+}
+
+/** The run's infrastructure. */
+export function infra(): InfraInfo {
+  return inject("infra");
+}
