@@ -4,6 +4,9 @@
  * and the form it expects; nothing else in the code reads `process.env`.
  */
 
+import { homedir } from "node:os";
+import { join, resolve } from "node:path";
+
 type Env = Readonly<Record<string, string | undefined>>;
 
 /** Thrown at start-up when an environment variable is malformed or missing. */
@@ -101,6 +104,12 @@ function positiveInt(env: Env, name: string, fallback: number): number {
   if (value === undefined) return fallback;
   if (!/^\d+$/.test(value) || Number(value) < 1) throw new ConfigError(name, "a positive integer", value);
   return Number(value);
+}
+
+/** A file or directory path, made absolute against the working directory. */
+function optionalPath(env: Env, name: string): string | undefined {
+  const value = raw(env, name);
+  return value === undefined ? undefined : resolve(value);
 }
 
 function list(env: Env, name: string): string[] {
@@ -289,7 +298,11 @@ function kafkaConfig(env: Env): KafkaConfig {
 export interface WorkerConfig {
   temporal: TemporalConfig;
   policyEngineUrl: URL;
+  /** `POLICY_ENGINE_TIMEOUT_MS`: one call to the policy engine (default 10 s). */
+  policyEngineTimeoutMs: number;
   identityServiceUrl: URL;
+  /** `IDENTITY_SERVICE_TIMEOUT_MS`: one call to the identity service or its JWKS (default 10 s). */
+  identityServiceTimeoutMs: number;
   kafka: KafkaConfig;
   ray: RayConfig;
   metricsHost: string;
@@ -297,6 +310,8 @@ export interface WorkerConfig {
   metricsPort: number;
   /** `WORKER_SDK_METRICS_PORT`: the Temporal SDK's own Prometheus exporter (default 9465). */
   sdkMetricsPort: number;
+  /** `WORKFLOW_BUNDLE_PATH`: a prebuilt workflow bundle (production); unset, the workflow source is bundled at start. */
+  workflowBundlePath: string | undefined;
   telemetry: TelemetryConfig;
 }
 
@@ -305,12 +320,66 @@ export function loadWorkerConfig(env: Env = process.env): WorkerConfig {
   return {
     temporal: temporalConfig(env),
     policyEngineUrl: httpUrl(env, "POLICY_ENGINE_URL", "http://policy-engine:8000/v1/evaluate"),
+    policyEngineTimeoutMs: positiveInt(env, "POLICY_ENGINE_TIMEOUT_MS", 10_000),
     identityServiceUrl: httpUrl(env, "IDENTITY_SERVICE_URL", "http://identity-service:8000/v1/tokens/issue"),
+    identityServiceTimeoutMs: positiveInt(env, "IDENTITY_SERVICE_TIMEOUT_MS", 10_000),
     kafka: kafkaConfig(env),
     ray: rayConfig(env),
     metricsHost: text(env, "WORKER_METRICS_HOST", "0.0.0.0", /^[0-9A-Za-z.:-]+$/),
     metricsPort: port(env, "WORKER_METRICS_PORT", 9464),
     sdkMetricsPort: port(env, "WORKER_SDK_METRICS_PORT", 9465),
+    workflowBundlePath: optionalPath(env, "WORKFLOW_BUNDLE_PATH"),
     telemetry: telemetryConfig(env, "somagent-orchestrator-worker"),
+  };
+}
+
+/** Configuration of the policy engine companion. */
+export interface PolicyEngineConfig {
+  /** `POLICY_ENGINE_HOST` (default 127.0.0.1: its PUT endpoint has no authentication). */
+  host: string;
+  /** `POLICY_ENGINE_PORT` (default 8101). */
+  port: number;
+  /**
+   * `POLICY_ENGINE_RULES_FILE`: rules to load, and where accepted PUTs are
+   * written back; unset means the shipped `default-policies.json`, with edits
+   * kept in memory only.
+   */
+  rulesFile: string | undefined;
+}
+
+/** Reads the policy engine's configuration; throws {@link ConfigError}. */
+export function loadPolicyEngineConfig(env: Env = process.env): PolicyEngineConfig {
+  return {
+    host: text(env, "POLICY_ENGINE_HOST", "127.0.0.1", /^[0-9A-Za-z.:-]+$/),
+    port: port(env, "POLICY_ENGINE_PORT", 8101),
+    rulesFile: optionalPath(env, "POLICY_ENGINE_RULES_FILE"),
+  };
+}
+
+/** Configuration of the identity service companion. */
+export interface IdentityServiceConfig {
+  /** `IDENTITY_SERVICE_HOST` (default 127.0.0.1). */
+  host: string;
+  /** `IDENTITY_SERVICE_PORT` (default 8102). */
+  port: number;
+  /** `IDENTITY_SERVICE_USERS_FILE`: users and capabilities; unset means the shipped `default-users.json`. */
+  usersFile: string | undefined;
+  /** `IDENTITY_SERVICE_KEY_DIR`: where the Ed25519 signing key persists (default ~/.cache/somagent-orchestrator/identity-keys). */
+  keyDir: string;
+  /** `IDENTITY_TOKEN_TTL_SECONDS`: lifetime of issued tokens (default 900). */
+  tokenTtlSeconds: number;
+  /** `IDENTITY_SERVICE_ISSUER`: the tokens' `iss` claim (default `somagent-identity-service`). */
+  issuer: string;
+}
+
+/** Reads the identity service's configuration; throws {@link ConfigError}. */
+export function loadIdentityServiceConfig(env: Env = process.env): IdentityServiceConfig {
+  return {
+    host: text(env, "IDENTITY_SERVICE_HOST", "127.0.0.1", /^[0-9A-Za-z.:-]+$/),
+    port: port(env, "IDENTITY_SERVICE_PORT", 8102),
+    usersFile: optionalPath(env, "IDENTITY_SERVICE_USERS_FILE"),
+    keyDir: optionalPath(env, "IDENTITY_SERVICE_KEY_DIR") ?? join(homedir(), ".cache", "somagent-orchestrator", "identity-keys"),
+    tokenTtlSeconds: positiveInt(env, "IDENTITY_TOKEN_TTL_SECONDS", 900),
+    issuer: text(env, "IDENTITY_SERVICE_ISSUER", "somagent-identity-service", /^[A-Za-z0-9][A-Za-z0-9._:\/-]{0,255}$/),
   };
 }
