@@ -3,7 +3,6 @@
  * workflow and its activities, the audit producer, and a small HTTP server with
  * `/metrics` (prom-client) and `/health`. The entry point and tests both start it here.
  */
-import { existsSync } from "node:fs";
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { NativeConnection, Worker } from "@temporalio/worker";
@@ -22,8 +21,8 @@ export interface SessionWorkerOptions {
   completions: ActivityDeps["completions"] & { ensureDeployed?(signal?: AbortSignal): Promise<void> };
   logger: Logger;
   /**
-   * Prebuilt workflow bundle (the entry point passes `dist/workflow-bundle.js`); used when the file
-   * exists, else the workflow source is bundled at start. Tests leave it unset so they never run a stale bundle.
+   * Prebuilt workflow bundle (`WORKFLOW_BUNDLE_PATH` in production); unset, the workflow source is
+   * bundled at start, so development and tests never run a stale bundle.
    */
   workflowBundlePath?: string;
   /** Replaces the audit producer built from `config.kafka` (tests observe publishes through it). */
@@ -56,7 +55,7 @@ export async function createSessionWorker(config: WorkerConfig, options: Session
     connection,
     namespace: config.temporal.namespace,
     taskQueue: config.temporal.taskQueue,
-    ...(bundlePath !== undefined && existsSync(bundlePath) ? { workflowBundle: { codePath: bundlePath } } : { workflowsPath: WORKFLOWS_PATH }),
+    ...(bundlePath !== undefined ? { workflowBundle: { codePath: bundlePath } } : { workflowsPath: WORKFLOWS_PATH }),
     activities: createActivities({
       policy: options.policy,
       identity: options.identity,

@@ -25,7 +25,7 @@ beforeAll(async () => {
   scratch = await mkdtemp(join(tmpdir(), "somagent-interop-"));
   await buildBrowserClient(join(scratch, "browser"));
   site = await startStaticServer(join(scratch, "browser"));
-  stack = await startInteropStack({ worker: true, corsAllowedOrigins: [site.origin] });
+  stack = await startInteropStack({ corsAllowedOrigins: [site.origin] });
 }, 180_000);
 afterAll(async () => {
   await stack?.close();

@@ -1,0 +1,55 @@
+/**
+ * Entry point of the worker process (`npm run worker`, the seed's
+ * `python -m services.orchestrator.app.worker`): reads the configuration,
+ * wires the real policy engine, identity service and Ray Serve clients into
+ * the session worker, exposes the Temporal SDK's own metrics for Prometheus,
+ * and shuts down gracefully on SIGTERM/SIGINT.
+ */
+import { Runtime } from "@temporalio/worker";
+import { createLogger } from "../api/logger.js";
+import { createIdentityServiceClient } from "../clients/identity-service.js";
+import { createPolicyEngineClient } from "../clients/policy-engine.js";
+import { createRayServeClient } from "../clients/ray-serve.js";
+import { ConfigError, loadWorkerConfig } from "../config.js";
+import { createTelemetry } from "../telemetry.js";
+import { createSessionWorker } from "./session-worker.js";
+
+const logger = createLogger("somagent-orchestrator-worker");
+
+async function main(): Promise<void> {
+  const config = loadWorkerConfig();
+  const telemetry = createTelemetry(config.telemetry);
+  Runtime.install({
+    telemetryOptions: {
+      metrics: { prometheus: { bindAddress: `${config.metricsHost}:${config.sdkMetricsPort}` } },
+    },
+  });
+  const completions = createRayServeClient(config.ray);
+  const worker = await createSessionWorker(config, {
+    policy: createPolicyEngineClient({ url: config.policyEngineUrl, timeoutMs: config.policyEngineTimeoutMs }),
+    identity: createIdentityServiceClient({ url: config.identityServiceUrl, timeoutMs: config.identityServiceTimeoutMs }),
+    completions,
+    logger,
+    workflowBundlePath: config.workflowBundlePath,
+  });
+
+  const stop = (signal: string) => {
+    logger.info("shutting down", { signal });
+    void worker.stop();
+  };
+  process.once("SIGTERM", () => stop("SIGTERM"));
+  process.once("SIGINT", () => stop("SIGINT"));
+  await worker.done;
+  await completions.close();
+  await telemetry.shutdown();
+}
+
+main().then(
+  () => process.exit(0),
+  (error: unknown) => {
+    logger.error(error instanceof ConfigError ? "invalid configuration" : "worker failed", {
+      error: error instanceof Error ? error.message : String(error),
+    });
+    process.exit(1);
+  },
+);

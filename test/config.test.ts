@@ -1,0 +1,84 @@
+/**
+ * Configuration: the seed's variables with the seed's defaults, and a
+ * malformed value stops start-up with an error naming the variable.
+ */
+import { execFile } from "node:child_process";
+import path from "node:path";
+import { promisify } from "node:util";
+import { describe, expect, it } from "vitest";
+import { ConfigError, loadApiConfig, loadWorkerConfig } from "../src/config.js";
+
+const key = `k1:${Buffer.alloc(32, 7).toString("base64")}`;
+
+describe("loadWorkerConfig", () => {
+  it("takes the seed's defaults", () => {
+    const config = loadWorkerConfig({ PAYLOAD_CODEC_KEYS: key });
+    expect(config.temporal).toMatchObject({
+      address: { host: "temporal", port: 7233 },
+      namespace: "default",
+      taskQueue: "somagent.session.workflows",
+    });
+    expect(config.policyEngineUrl.href).toBe("http://policy-engine:8000/v1/evaluate");
+    expect(config.identityServiceUrl.href).toBe("http://identity-service:8000/v1/tokens/issue");
+    expect(config.kafka.brokers).toEqual([]);
+    expect(config.kafka.auditTopic).toBe("agent.audit");
+    expect(config.ray).toMatchObject({ address: "auto", namespace: "somagent" });
+    expect(config.ray.dashboardUrl.href).toBe("http://127.0.0.1:8265/");
+    expect(config.telemetry.otlpEndpoint).toBeUndefined();
+  });
+
+  it.each([
+    ["TEMPORAL_TARGET_HOST", "temporal", /TEMPORAL_TARGET_HOST="temporal" is invalid: expected host:port/],
+    ["TEMPORAL_TARGET_HOST", "temporal:99999", /TEMPORAL_TARGET_HOST/],
+    ["POLICY_ENGINE_URL", "policy-engine/v1/evaluate", /POLICY_ENGINE_URL=.* expected an absolute http\(s\) URL/],
+    ["IDENTITY_SERVICE_URL", "ftp://identity/v1", /IDENTITY_SERVICE_URL/],
+    ["OTEL_EXPORTER_OTLP_ENDPOINT", "not a url", /OTEL_EXPORTER_OTLP_ENDPOINT/],
+    ["KAFKA_BOOTSTRAP_SERVERS", "kafka:9092,kafka", /KAFKA_BOOTSTRAP_SERVERS=.* comma-separated host:port pairs/],
+    ["WORKER_METRICS_PORT", "94x64", /WORKER_METRICS_PORT="94x64" is invalid: expected a port number/],
+    ["RAY_ADDRESS", "ray://", /RAY_ADDRESS/],
+  ])("rejects %s=%j naming the variable", (variable, value, message) => {
+    const load = () => loadWorkerConfig({ PAYLOAD_CODEC_KEYS: key, [variable]: value });
+    expect(load).toThrow(ConfigError);
+    expect(load).toThrow(message);
+  });
+
+  it("requires PAYLOAD_CODEC_KEYS and never echoes a key", () => {
+    expect(() => loadWorkerConfig({})).toThrow(/PAYLOAD_CODEC_KEYS is required/);
+    expect(() => loadWorkerConfig({ PAYLOAD_CODEC_KEYS: "k1:c2hvcnQ=" })).toThrow(/PAYLOAD_CODEC_KEYS="<redacted>"/);
+  });
+});
+
+describe("loadApiConfig", () => {
+  it("listens on 8090 by default", () => {
+    expect(loadApiConfig({ PAYLOAD_CODEC_KEYS: key }).port).toBe(8090);
+  });
+
+  it("rejects an unparseable PORT", () => {
+    expect(() => loadApiConfig({ PAYLOAD_CODEC_KEYS: key, PORT: "eighty" })).toThrow(/PORT="eighty" is invalid: expected a port number/);
+  });
+});
+
+describe("start-up with bad configuration", () => {
+  const run = promisify(execFile);
+  const start = (script: string, env: Record<string, string>) =>
+    run(process.execPath, ["--import", "tsx", script], {
+      cwd: path.resolve(import.meta.dirname, ".."),
+      env: { ...process.env, PAYLOAD_CODEC_KEYS: key, ...env },
+      timeout: 30_000,
+    }).then(
+      () => ({ code: 0, stderr: "" }),
+      (error: { code: number; stderr: string }) => ({ code: error.code, stderr: error.stderr }),
+    );
+
+  it("the API exits 1 with a line naming the variable", async () => {
+    const { code, stderr } = await start("src/api/main.ts", { PORT: "80800" });
+    expect(code).toBe(1);
+    expect(stderr).toContain('PORT=\\"80800\\" is invalid');
+  });
+
+  it("the worker exits 1 with a line naming the variable", async () => {
+    const { code, stderr } = await start("src/worker/main.ts", { TEMPORAL_TARGET_HOST: "localhost" });
+    expect(code).toBe(1);
+    expect(stderr).toContain("TEMPORAL_TARGET_HOST");
+  });
+});
