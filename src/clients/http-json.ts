@@ -93,10 +93,14 @@ export async function requestJson(request: JsonRequest): Promise<JsonResponse> {
   }
 }
 
+/** Whether a parsed JSON answer is an object (not null, not an array): the first check of every answer parser. */
+export function isRecord(value: unknown): value is Record<string, unknown> {
+  return typeof value === "object" && value !== null && !Array.isArray(value);
+}
+
 function serverMessage(body: unknown): string {
-  if (typeof body !== "object" || body === null) return "";
-  const record = body as Record<string, unknown>;
-  const message = record.message ?? record.error ?? record.detail;
+  if (!isRecord(body)) return "";
+  const message = body.message ?? body.error ?? body.detail;
   return typeof message === "string" ? `: ${message}` : "";
 }
 

@@ -6,7 +6,7 @@ import type { PolicyViolationJson } from "../../gen/somagent/orchestrator/v1/ses
 import type { ActivityDeps } from "../activities/deps.js";
 import type { PolicyDecisionResult } from "../workflows/contract.js";
 import { PermanentCallError } from "./errors.js";
-import { requestJson } from "./http-json.js";
+import { isRecord, requestJson } from "./http-json.js";
 
 /** Metric and error label of calls to the policy engine. */
 export const POLICY_ENGINE_TARGET = "policy-engine";
@@ -38,10 +38,6 @@ export function createPolicyEngineClient(options: PolicyEngineClientOptions): Ac
       return parseDecision(body);
     },
   };
-}
-
-function isRecord(value: unknown): value is Record<string, unknown> {
-  return typeof value === "object" && value !== null && !Array.isArray(value);
 }
 
 function parseDecision(body: unknown): PolicyDecisionResult {

@@ -8,7 +8,7 @@ import { Agent, type Dispatcher } from "undici";
 import type { RayConfig } from "../config.js";
 import type { CompletionResult } from "../workflows/contract.js";
 import { PermanentCallError, TransientCallError } from "./errors.js";
-import { requestJson } from "./http-json.js";
+import { isRecord, requestJson } from "./http-json.js";
 
 /** Metric and error label of calls to the Serve HTTP proxy. */
 export const RAY_SERVE_TARGET = "ray-serve";
@@ -154,10 +154,6 @@ function sleep(ms: number, signal?: AbortSignal): Promise<void> {
       reject(signal.reason);
     }, { once: true });
   });
-}
-
-function isRecord(value: unknown): value is Record<string, unknown> {
-  return typeof value === "object" && value !== null && !Array.isArray(value);
 }
 
 function parseCompletion(body: unknown): CompletionResult {
