@@ -42,6 +42,8 @@ export interface RayOptions {
   tempDir?: string;
   /** CPUs Ray may schedule on (default 2: the machines have two cores). */
   numCpus?: number;
+  /** Token the dashboard requires (default: a fresh random one); a cluster restarted in place keeps its old one, as its clients do. */
+  authToken?: string;
 }
 
 /** A running cluster. */
@@ -63,7 +65,7 @@ export async function startRay(options: RayOptions): Promise<RayCluster> {
   const gcsPort = await port(options.gcsPort);
   const dashboardPort = await port(options.dashboardPort);
   const servePort = await port(options.servePort);
-  const authToken = randomBytes(32).toString("hex");
+  const authToken = options.authToken ?? randomBytes(32).toString("hex");
   // Ray picks many ports of its own; pin every one to a free port so two clusters never collide.
   const ports: Record<string, number> = {
     "ray-client-server-port": await freePort(),
