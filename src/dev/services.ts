@@ -61,10 +61,10 @@ export interface Services {
   stop(): Promise<void>;
 }
 
-/** True when `GET url` answers 2xx within two seconds. */
-export async function answersOk(url: URL): Promise<boolean> {
+/** True when `GET url` (with `headers`) answers 2xx within two seconds. */
+export async function answersOk(url: URL, headers: Record<string, string> = {}): Promise<boolean> {
   try {
-    return (await fetch(url, { signal: AbortSignal.timeout(2_000) })).ok;
+    return (await fetch(url, { headers, signal: AbortSignal.timeout(2_000) })).ok;
   } catch {
     return false;
   }
