@@ -63,7 +63,8 @@ export interface RayServeClient {
   status(signal?: AbortSignal): Promise<SlmApplicationStatus>;
   /**
    * Runs one completion, deploying the application first if this client has
-   * not seen it RUNNING (and again if the route has vanished). Throws
+   * not seen it RUNNING (and again if the route has vanished; after a
+   * transient failure the next call checks the deployment first). Throws
    * {@link TransientCallError} when Ray Serve is unreachable, not ready or
    * answers 5xx, {@link PermanentCallError} for a rejected request (4xx, the
    * message names the field) or a malformed answer.
@@ -330,6 +331,9 @@ export function createRayServeClient(config: RayConfig, options: RayServeClientO
       try {
         return await post(request, signal);
       } catch (error) {
+        // Unreachable or failing: Ray may have restarted empty, and its Serve proxy only returns with
+        // a deployment, so the next call asks the dashboard first instead of trusting the old one.
+        if (error instanceof TransientCallError) deployed = undefined;
         // 404 from the proxy: the route is gone (Ray restarted, someone's PUT removed it); redeploy once.
         if (!(error instanceof PermanentCallError && error.status === 404)) throw error;
         deployed = undefined;

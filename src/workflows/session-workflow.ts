@@ -65,6 +65,7 @@ const SERVICE = {
   [ACTIVITY.evaluatePolicy]: "policy engine",
   [ACTIVITY.issueIdentityToken]: "identity service",
   [ACTIVITY.runSlmCompletion]: "Ray Serve",
+  [ACTIVITY.emitAuditEvent]: "Kafka",
 } as const;
 
 /** One step's failure as a sentence: refused (permanent) or unreachable (budget spent). */
@@ -89,6 +90,7 @@ export async function sessionStartWorkflow(input: SessionInput): Promise<Session
   try {
     policy = await evaluatePolicy(input);
     if (!policy.allowed) {
+      step = ACTIVITY.emitAuditEvent;
       const audit = await emitAuditEvent({
         input,
         outcome: "rejected",
@@ -102,6 +104,7 @@ export async function sessionStartWorkflow(input: SessionInput): Promise<Session
     tokenClaims = token.claims;
     step = ACTIVITY.runSlmCompletion;
     const completion = await runSlmCompletion(input);
+    step = ACTIVITY.emitAuditEvent;
     const audit = await emitAuditEvent({ input, outcome: "accepted", policy, tokenClaims });
     return { ...result(input, policy, audit), token, completion };
   } catch (error) {
