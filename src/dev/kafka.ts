@@ -7,8 +7,8 @@
  * OffsetCommit v5 and CreateTopics v3, all above the broker's minimums, and
  * test/dev/kafka.test.ts runs every call the project makes.
  */
-import { randomBytes } from "node:crypto";
-import { existsSync } from "node:fs";
+import { createHash, randomBytes } from "node:crypto";
+import { existsSync, readFileSync } from "node:fs";
 import { mkdir, readFile, stat, writeFile } from "node:fs/promises";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
@@ -31,7 +31,9 @@ const NODE_ID = 1;
  * Throws when Maven fails, with the tail of `<installDir>/install.log`.
  */
 export async function installKafka(): Promise<string> {
-  return installOnce(`kafka-${KAFKA_VERSION}`, `resolving Apache Kafka ${KAFKA_VERSION} from Maven Central`, (dir) =>
+  // Keyed by the pom too: a changed classpath (e.g. another logging backend) installs beside the old one.
+  const pomHash = createHash("sha256").update(readFileSync(POM)).digest("hex").slice(0, 8);
+  return installOnce(`kafka-${KAFKA_VERSION}-${pomHash}`, `resolving Apache Kafka ${KAFKA_VERSION} from Maven Central`, (dir) =>
     runCommand(
       "mvn",
       [
