@@ -5,7 +5,7 @@
  */
 import { create } from "@bufbuild/protobuf";
 import { timestampFromMs } from "@bufbuild/protobuf/wkt";
-import { WorkflowNotFoundError, isGrpcServiceError } from "@temporalio/client";
+import { WorkflowExecutionAlreadyStartedError, WorkflowNotFoundError, isGrpcServiceError } from "@temporalio/client";
 import type { Payload } from "@temporalio/common";
 import proto, { type temporal } from "@temporalio/proto";
 import { Counter, Histogram } from "prom-client";
@@ -155,22 +155,26 @@ export function createTemporalSessionPort(temporalConnection: TemporalConnection
   return {
     async start(input, signal) {
       const workflowId = `session-${input.sessionId}`;
-      const handle = await call("start", () =>
-        client.workflow.start(SESSION_WORKFLOW_TYPE, {
-          taskQueue,
-          workflowId,
-          args: [input],
-          workflowIdConflictPolicy: "USE_EXISTING",
-        }),
-        undefined,
-        signal,
-      );
-      return create(StartResponseSchema, {
-        workflowId: handle.workflowId,
-        runId: handle.firstExecutionRunId,
-        sessionId: input.sessionId,
-        taskQueue,
-      });
+      let runId: string;
+      try {
+        // A running session is returned by the conflict policy; a closed one is never started twice.
+        const handle = await call("start", () =>
+          client.workflow.start(SESSION_WORKFLOW_TYPE, {
+            taskQueue,
+            workflowId,
+            args: [input],
+            workflowIdConflictPolicy: "USE_EXISTING",
+            workflowIdReusePolicy: "REJECT_DUPLICATE",
+          }),
+          undefined,
+          signal,
+        );
+        runId = handle.firstExecutionRunId;
+      } catch (error) {
+        if (!(error instanceof WorkflowExecutionAlreadyStartedError)) throw error;
+        runId = (await call("describe", () => client.workflow.getHandle(workflowId).describe(), workflowId, signal)).runId;
+      }
+      return create(StartResponseSchema, { workflowId, runId, sessionId: input.sessionId, taskQueue });
     },
 
     async describe(workflowId, signal) {

@@ -47,6 +47,16 @@ describe("Temporal session port", () => {
     expect((await fixture.connection.client.workflow.count(query)).count).toBe(1);
   });
 
+  it("returns the closed run when a finished session is started again, and starts no second execution", async () => {
+    const first = await fixture.sessions.start(input("port-closed"));
+    await fixture.connection.client.workflow.getHandle("session-port-closed").terminate("closed for the test");
+    const again = await fixture.sessions.start(input("port-closed"));
+    expect(again.runId).toBe(first.runId);
+    const query = `WorkflowId = "session-port-closed"`;
+    await waitFor(async () => (await fixture.connection.client.workflow.count(query)).count > 0);
+    expect((await fixture.connection.client.workflow.count(query)).count).toBe(1);
+  });
+
   it("stores the workflow input encrypted in Temporal's history", async () => {
     await fixture.sessions.start(input("port-encrypted"));
     const history = await fixture.connection.connection.workflowService.getWorkflowExecutionHistory({
