@@ -5,11 +5,9 @@
  * Audit events are read back from Kafka with a consumer of the file's own
  * topic; requests to the identity service are counted from its /metrics.
  */
-import { execFileSync } from "node:child_process";
 import { randomUUID } from "node:crypto";
-import { readFileSync, writeFileSync } from "node:fs";
-import proto from "@temporalio/proto";
 import { Client, Connection, WorkflowFailedError, type WorkflowHandle } from "@temporalio/client";
+import proto from "@temporalio/proto";
 import { createRemoteJWKSet, jwtVerify } from "jose";
 import { Kafka, logLevel, type Admin, type Consumer } from "kafkajs";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -25,11 +23,10 @@ import { ACTIVITY, SESSION_WORKFLOW_TYPE, type SessionInput, type SessionWorkflo
 import { createSessionWorker, type SessionWorker } from "../../src/worker/session-worker.js";
 import { startIdentityService, startPolicyEngine, temporaryDirectory, type StartedCompanion } from "../companions/start-companions.js";
 import { startRayCluster, type RayTestCluster } from "../ray/ray-cluster.js";
+import { cliHistory, fixtureCodecKey, recordHistory } from "./histories.js";
 import { infra } from "../support/infra.js";
 
 const { temporal, kafka: kafkaInfo, ray } = infra();
-/** The fixtures' test codec key, so recorded histories can be replayed (see test/fixtures/histories/README.md). */
-const fixtureKey = JSON.parse(readFileSync(new URL("../fixtures/histories/codec-key.json", import.meta.url), "utf8")) as { id: string; key: string };
 /** This file's own topic, so no other run's events are ever read. */
 const auditTopic = `agent.audit.test-${randomUUID()}`;
 const taskQueue = `sessions-${randomUUID()}`;
@@ -62,7 +59,7 @@ function workerConfig(queue: string, rayCluster: { dashboardUrl: string | URL; s
   return loadWorkerConfig({
     TEMPORAL_TARGET_HOST: temporal.address,
     TEMPORAL_TASK_QUEUE: queue,
-    PAYLOAD_CODEC_KEYS: `${fixtureKey.id}:${fixtureKey.key}`,
+    PAYLOAD_CODEC_KEYS: `${fixtureCodecKey.id}:${fixtureCodecKey.key}`,
     POLICY_ENGINE_URL: new URL("/v1/evaluate", policyEngine.url).href,
     IDENTITY_SERVICE_URL: new URL("/v1/tokens/issue", identityService.url).href,
     KAFKA_BOOTSTRAP_SERVERS: kafkaInfo.bootstrap,
@@ -121,13 +118,6 @@ async function auditsOf(sessionId: string): Promise<AuditRecord[]> {
     ends.every((p) => (consumed.get(p.partition) ?? Number(p.low)) >= Number(p.high)),
   );
   return audits.filter((record) => record.key === sessionId);
-}
-
-/** The history as the Temporal CLI shows it (raw payloads, as an operator with server access sees them). */
-function cliHistory(workflowId: string): string {
-  return execFileSync(temporal.binary, ["workflow", "show", "--address", temporal.address, "--workflow-id", workflowId, "--output", "json"], {
-    encoding: "utf8",
-  });
 }
 
 /** Activity types the workflow scheduled, in order, read through the client. */
@@ -191,14 +181,6 @@ async function rayRequests(): Promise<number> {
   const metrics = new URL("/metrics", worker.metricsUrl);
   const name = "somagent_outbound_requests_total";
   return (await counter(metrics, name, { target: "ray-serve" })) + (await counter(metrics, name, { target: "ray-dashboard" }));
-}
-
-/** With `RECORD_HISTORIES=1`, saves the run's history as a replay fixture named for its outcome. */
-async function recordHistory(handle: WorkflowHandle, outcome: string): Promise<void> {
-  if (process.env.RECORD_HISTORIES !== "1") return;
-  const history = await handle.fetchHistory();
-  // Binary protobuf: historyToJSON's protobufjs root is not the one ESM loads, so JSON would not round-trip.
-  writeFileSync(new URL(`../fixtures/histories/${outcome}.history.pb`, import.meta.url), proto.temporal.api.history.v1.History.encode(history).finish());
 }
 
 beforeAll(async () => {

@@ -3,10 +3,7 @@
  * outside services reached over real HTTP at a closed loopback port
  * (connection refused): the path of a dependency that stays down.
  */
-import { execFileSync } from "node:child_process";
-import { readFileSync, writeFileSync } from "node:fs";
 import { randomUUID } from "node:crypto";
-import proto from "@temporalio/proto";
 import { Client, Connection, WorkflowFailedError } from "@temporalio/client";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { ActivityDeps } from "../../src/activities/index.js";
@@ -18,32 +15,15 @@ import { SESSION_WORKFLOW_TYPE, type SessionInput } from "../../src/workflows/co
 import { createSessionWorker, type SessionWorker } from "../../src/worker/session-worker.js";
 import { freePort } from "../../src/dev/processes.js";
 import { infra } from "../support/infra.js";
+import { cliHistory, fixtureCodecKey, recordHistory } from "./histories.js";
 
 const temporal = infra().temporal;
 let worker: SessionWorker;
 let client: Client;
 let connection: Connection;
 const logLines: string[] = [];
-/** The fixtures' test codec key, so recorded histories can be replayed (see test/fixtures/histories/README.md). */
-const fixtureKey = JSON.parse(readFileSync(new URL("../fixtures/histories/codec-key.json", import.meta.url), "utf8")) as { id: string; key: string };
 const taskQueue = `sessions-${randomUUID()}`;
 let closedUrl: string;
-
-/** The history as the Temporal CLI shows it (raw payloads, as an operator with server access sees them). */
-function cliHistory(workflowId: string): string {
-  return execFileSync(temporal.binary, ["workflow", "show", "--address", temporal.address, "--workflow-id", workflowId, "--output", "json"], {
-    encoding: "utf8",
-  });
-}
-
-/** With `RECORD_HISTORIES=1`, saves the run's history as a replay fixture named for its outcome. */
-async function recordHistory(workflowId: string, outcome: string): Promise<void> {
-  if (process.env.RECORD_HISTORIES !== "1") return;
-  const history = await client.workflow.getHandle(workflowId).fetchHistory();
-  // Binary protobuf: historyToJSON's protobufjs root is not the one ESM loads, so JSON would not round-trip.
-  const bytes = proto.temporal.api.history.v1.History.encode(history).finish();
-  writeFileSync(new URL(`../fixtures/histories/${outcome}.history.pb`, import.meta.url), bytes);
-}
 
 /** A real HTTP call to `closedUrl`; nothing listens there. */
 async function callClosedPort<T>(target: string, body: unknown, signal?: AbortSignal): Promise<T> {
@@ -55,7 +35,7 @@ beforeAll(async () => {
   const config = loadWorkerConfig({
     TEMPORAL_TARGET_HOST: temporal.address,
     TEMPORAL_TASK_QUEUE: taskQueue,
-    PAYLOAD_CODEC_KEYS: `${fixtureKey.id}:${fixtureKey.key}`,
+    PAYLOAD_CODEC_KEYS: `${fixtureCodecKey.id}:${fixtureCodecKey.key}`,
     WORKER_METRICS_HOST: "127.0.0.1",
     WORKER_METRICS_PORT: "0",
   });
@@ -109,7 +89,7 @@ describe("session worker", () => {
       .map((line) => JSON.parse(line) as { message: string; audit?: { session_id: string; status: string; reason: string } })
       .filter((line) => line.message === "audit event" && line.audit?.session_id === sessionId);
     expect(audits).toHaveLength(1);
-    await recordHistory(handle.workflowId, "failed-policy-unreachable");
+    await recordHistory(handle, "failed-policy-unreachable");
     const shown = cliHistory(handle.workflowId);
     expect(shown).toContain(Buffer.from("binary/encrypted").toString("base64"));
     expect(shown).not.toContain("a distinctive prompt 7c1f0e");
