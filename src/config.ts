@@ -284,7 +284,8 @@ export interface KafkaConfig {
   auditTopicReplicationFactor: number;
 }
 
-function kafkaConfig(env: Env): KafkaConfig {
+/** Reads the Kafka settings alone (the local launcher creates the audit topic from them); throws {@link ConfigError}. */
+export function loadKafkaConfig(env: Env = process.env): KafkaConfig {
   return {
     brokers: hostPortList(env, "KAFKA_BOOTSTRAP_SERVERS"),
     clientId: text(env, "KAFKA_CLIENT_ID", "somagent-orchestrator"),
@@ -323,7 +324,7 @@ export function loadWorkerConfig(env: Env = process.env): WorkerConfig {
     policyEngineTimeoutMs: positiveInt(env, "POLICY_ENGINE_TIMEOUT_MS", 10_000),
     identityServiceUrl: httpUrl(env, "IDENTITY_SERVICE_URL", "http://identity-service:8000/v1/tokens/issue"),
     identityServiceTimeoutMs: positiveInt(env, "IDENTITY_SERVICE_TIMEOUT_MS", 10_000),
-    kafka: kafkaConfig(env),
+    kafka: loadKafkaConfig(env),
     ray: rayConfig(env),
     metricsHost: text(env, "WORKER_METRICS_HOST", "0.0.0.0", /^[0-9A-Za-z.:-]+$/),
     metricsPort: port(env, "WORKER_METRICS_PORT", 9464),

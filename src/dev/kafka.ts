@@ -13,14 +13,12 @@ import { mkdir, readFile, stat, writeFile } from "node:fs/promises";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { Kafka, logLevel, type Admin } from "kafkajs";
+import { loadKafkaConfig } from "../config.js";
 import { installOnce } from "./cache.js";
 import { freePort, runCommand, startDaemon, waitUntil, type Daemon } from "./processes.js";
 
 /** The pinned Apache Kafka version (`org.apache.kafka:kafka_2.13`). */
 export const KAFKA_VERSION = "4.4.0";
-
-/** The audit topic the worker publishes to (the default of `KAFKA_AUDIT_TOPIC`); created with 3 partitions. */
-export const AUDIT_TOPIC = "agent.audit";
 
 const POM = fileURLToPath(new URL("./kafka/pom.xml", import.meta.url));
 const NODE_ID = 1;
@@ -150,8 +148,8 @@ async function withAdmin<T>(kafka: Kafka, work: (admin: Admin) => Promise<T>): P
 
 /**
  * Starts the broker on loopback (formatting `<stateDir>/kafka-data` on first
- * start only) and resolves once it serves clients and topic {@link AUDIT_TOPIC}
- * exists. Throws, naming `kafka` and its log, when it exits or is not healthy within 60 s.
+ * start only) and resolves once it serves clients and the audit topic
+ * exists, as `KAFKA_AUDIT_TOPIC*` describe it (default `agent.audit`, 3 partitions). Throws, naming `kafka` and its log, when it exits or is not healthy within 60 s.
  */
 export async function startKafka(options: KafkaOptions): Promise<KafkaBroker> {
   const port = options.port ?? (await freePort());
@@ -195,8 +193,12 @@ export async function startKafka(options: KafkaOptions): Promise<KafkaBroker> {
       { timeoutMs: 60_000, logFile, daemon },
     );
     // createTopics answers false, not an error, when the topic exists.
+    const { auditTopic, auditTopicPartitions, auditTopicReplicationFactor } = loadKafkaConfig();
     await withAdmin(client(5), (admin) =>
-      admin.createTopics({ waitForLeaders: true, topics: [{ topic: AUDIT_TOPIC, numPartitions: 3, replicationFactor: 1 }] }),
+      admin.createTopics({
+        waitForLeaders: true,
+        topics: [{ topic: auditTopic, numPartitions: auditTopicPartitions, replicationFactor: auditTopicReplicationFactor }],
+      }),
     );
   } catch (error) {
     await daemon.stop();

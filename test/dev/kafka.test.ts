@@ -4,9 +4,12 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import { Kafka, logLevel, Partitioners, type KafkaMessage } from "kafkajs";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
-import { AUDIT_TOPIC, installKafka, KAFKA_VERSION, startKafka, type KafkaBroker } from "../../src/dev/kafka.js";
+import { installKafka, KAFKA_VERSION, startKafka, type KafkaBroker } from "../../src/dev/kafka.js";
 
 vi.setConfig({ testTimeout: 90_000 });
+
+/** The seed's audit topic, which the launcher creates. */
+const AUDIT_TOPIC = "agent.audit";
 
 let installDir: string;
 let stateDir: string;
