@@ -54,8 +54,8 @@ export interface RestTranscoderOptions {
 export interface RestTranscoder {
   /** `METHOD /template` of every route, for logs and docs. */
   routes: readonly string[];
-  /** Serves the request when its path matches a route and returns true; returns false otherwise. */
-  handle(req: HttpRequest, res: HttpResponse): boolean;
+  /** Serves the request when `url` (the edge's parsed target) matches a route and returns true; returns false otherwise. */
+  handle(req: HttpRequest, res: HttpResponse, url: URL): boolean;
 }
 
 interface Route {
@@ -93,8 +93,7 @@ export function createRestTranscoder(options: RestTranscoderOptions): RestTransc
   // Templates with a `:verb` first, so `/x/{id}:watch` is not taken as `/x/{id}`.
   routes.sort((a, b) => Number(b.template.includes(":")) - Number(a.template.includes(":")));
 
-  const handle = (req: HttpRequest, res: HttpResponse): boolean => {
-    const url = new URL(req.url ?? "/", "http://localhost");
+  const handle = (req: HttpRequest, res: HttpResponse, url: URL): boolean => {
     const matching = routes.filter((route) => route.pattern.test(url.pathname));
     if (matching.length === 0) return false;
     const route = matching.find((r) => r.verb === req.method);

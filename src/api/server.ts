@@ -15,7 +15,7 @@ import { ServerReflection as ReflectionV1 } from "../../gen/grpc/reflection/v1/r
 import { ServerReflection as ReflectionV1alpha } from "../../gen/grpc/reflection/v1alpha/reflection_pb.js";
 import { SessionService } from "../../gen/somagent/orchestrator/v1/session_pb.js";
 import type { SessionPort } from "../temporal/session-port.js";
-import { shuttingDownError } from "./errors.js";
+import { shuttingDownError, toConnectError } from "./errors.js";
 import { createHealthService } from "./health-service.js";
 import { writeError, writeJson, type HttpRequest, type HttpResponse } from "./http-responses.js";
 import { PROTOCOL, createErrorInterceptor, createObserveInterceptor, createValidationInterceptor, protocolOf } from "./interceptors.js";
@@ -23,6 +23,7 @@ import { createLogger, type Logger } from "./logger.js";
 import { METRICS_CONTENT_TYPE, metricsText } from "./metrics.js";
 import { createReadiness, type Readiness } from "./readiness.js";
 import { createReflectionServices } from "./reflection-service.js";
+import { parseRequestTarget } from "./request-target.js";
 import { createRestTranscoder } from "./rest-transcoder.js";
 import { createSessionService } from "./session-service.js";
 import { registration } from "./services.js";
@@ -145,8 +146,18 @@ export function createServer(deps: ApiServerDeps): ApiServer {
       if (inFlight === 0) drained?.();
     });
     if (req.httpVersionMajor === 1) closeIfBodyUnread(req as http.IncomingMessage, res as http.ServerResponse);
+    try {
+      route(req, res);
+    } catch (error) {
+      // A malformed target or header is INVALID_ARGUMENT; anything else thrown here is INTERNAL with an id, never a crash.
+      writeError(res, toConnectError(error, logger));
+    }
+  }
+
+  function route(req: HttpRequest, res: HttpResponse): void {
+    const url = parseRequestTarget(req);
     if (applyCors(req, res)) return;
-    const path = (req.url ?? "/").split("?")[0];
+    const path = url.pathname;
     if (req.method === "GET" && path === "/health") {
       writeJson(res, 200, { status: "ok" });
       return;
@@ -172,7 +183,7 @@ export function createServer(deps: ApiServerDeps): ApiServer {
       writeError(res, shuttingDownError());
       return;
     }
-    if (transcoder.handle(req, res)) return;
+    if (transcoder.handle(req, res, url)) return;
     connectHandler(req, res as Parameters<typeof connectHandler>[1]);
   }
 
