@@ -15,7 +15,7 @@ import { ServerReflection as ReflectionV1 } from "../../gen/grpc/reflection/v1/r
 import { ServerReflection as ReflectionV1alpha } from "../../gen/grpc/reflection/v1alpha/reflection_pb.js";
 import { SessionService } from "../../gen/somagent/orchestrator/v1/session_pb.js";
 import type { SessionPort } from "../temporal/session-port.js";
-import { shuttingDownError, toConnectError } from "./errors.js";
+import { shuttingDownError, statusJson, toConnectError } from "./errors.js";
 import { createHealthService } from "./health-service.js";
 import { writeError, writeJson, type HttpRequest, type HttpResponse } from "./http-responses.js";
 import { PROTOCOL, createErrorInterceptor, createObserveInterceptor, createValidationInterceptor, protocolOf } from "./interceptors.js";
@@ -195,6 +195,7 @@ export function createServer(deps: ApiServerDeps): ApiServer {
     session.once("close", () => h2Sessions.delete(session));
   });
   for (const server of [h1, h2]) server.on("error", (error) => logger.error("http server error", { error: String(error) }));
+  h1.on("clientError", answerClientError);
 
   const sockets = new Set<net.Socket>();
   const h1Sockets = new Set<net.Socket>();
@@ -281,4 +282,28 @@ function closeIfBodyUnread(req: http.IncomingMessage, res: http.ServerResponse):
     if (!req.complete && !res.headersSent) res.setHeader("connection", "close");
     return writeHead(...args);
   }) as typeof res.writeHead;
+}
+
+/** HTTP/1.1 statuses for the parser's refusals that are not a plain 400. */
+const CLIENT_ERROR_STATUS: Record<string, [number, string]> = {
+  HPE_HEADER_OVERFLOW: [431, "Request Header Fields Too Large"],
+  ERR_HTTP_REQUEST_TIMEOUT: [408, "Request Timeout"],
+};
+
+/**
+ * A request Node's HTTP/1.1 parser refused (malformed request line or
+ * header, oversized header block, timeout) gets the same google.rpc.Status
+ * JSON as every other error, then the connection is closed.
+ */
+function answerClientError(error: Error & { code?: string }, socket: net.Socket): void {
+  if (!socket.writable) {
+    socket.destroy();
+    return;
+  }
+  const [status, reason] = CLIENT_ERROR_STATUS[error.code ?? ""] ?? [400, "Bad Request"];
+  const code = status === 408 ? Code.DeadlineExceeded : status === 431 ? Code.ResourceExhausted : Code.InvalidArgument;
+  const body = JSON.stringify(statusJson(new ConnectError(`malformed HTTP/1.1 request (${error.code ?? "parse error"})`, code)));
+  socket.end(
+    `HTTP/1.1 ${status} ${reason}\r\nconnection: close\r\ncontent-type: application/json; charset=utf-8\r\ncontent-length: ${Buffer.byteLength(body)}\r\n\r\n${body}`,
+  );
 }
