@@ -12,7 +12,7 @@ import { createRemoteJWKSet, jwtVerify } from "jose";
 import { Kafka, logLevel, type Admin, type Consumer } from "kafkajs";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { SessionStatus } from "../../gen/somagent/orchestrator/v1/session_pb.js";
-import { createLogger } from "../../src/api/logger.js";
+import { createLogger } from "../../src/shared/logger.js";
 import { createIdentityServiceClient } from "../../src/clients/identity-service.js";
 import { createPolicyEngineClient } from "../../src/clients/policy-engine.js";
 import { createRayServeClient, type RayServeClient } from "../../src/clients/ray-serve.js";
