@@ -23,7 +23,7 @@ import { ACTIVITY, SESSION_WORKFLOW_TYPE, type SessionInput, type SessionWorkflo
 import { createSessionWorker, type SessionWorker } from "../../src/worker/session-worker.js";
 import { startIdentityService, startPolicyEngine, temporaryDirectory, type StartedCompanion } from "../companions/start-companions.js";
 import { startRayCluster, type RayTestCluster } from "../ray/ray-cluster.js";
-import { cliHistory, fixtureCodecKey, recordHistory } from "./histories.js";
+import { cliHistory, closingRetryState, fixtureCodecKey, recordHistory, startedAttempts } from "./histories.js";
 import { infra } from "../support/infra.js";
 
 const { temporal, kafka: kafkaInfo, ray } = infra();
@@ -126,36 +126,6 @@ async function scheduledActivities(handle: WorkflowHandle): Promise<string[]> {
   return (history.events ?? [])
     .filter((event) => event.eventType === EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED)
     .map((event) => event.activityTaskScheduledEventAttributes?.activityType?.name ?? "");
-}
-
-/** Attempt numbers of the started activities of `activityType` (a retried activity records its last attempt). */
-async function startedAttempts(handle: WorkflowHandle, activityType: string): Promise<number[]> {
-  const events = (await handle.fetchHistory()).events ?? [];
-  const scheduled = new Map<string, string>();
-  for (const event of events) {
-    if (event.eventType === EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED) {
-      scheduled.set(String(event.eventId), event.activityTaskScheduledEventAttributes?.activityType?.name ?? "");
-    }
-  }
-  return events
-    .filter((event) => event.eventType === EventType.EVENT_TYPE_ACTIVITY_TASK_STARTED)
-    .filter((event) => scheduled.get(String(event.activityTaskStartedEventAttributes?.scheduledEventId)) === activityType)
-    .map((event) => event.activityTaskStartedEventAttributes?.attempt ?? 0);
-}
-
-/** How the activity of `activityType` ended: its retry state, from the close event in the history. */
-async function closingRetryState(handle: WorkflowHandle, activityType: string): Promise<string | undefined> {
-  const events = (await handle.fetchHistory()).events ?? [];
-  const ids = new Set(
-    events
-      .filter((e) => e.activityTaskScheduledEventAttributes?.activityType?.name === activityType)
-      .map((e) => String(e.eventId)),
-  );
-  for (const event of events) {
-    const closed = event.activityTaskFailedEventAttributes ?? event.activityTaskTimedOutEventAttributes;
-    if (closed && ids.has(String(closed.scheduledEventId))) return proto.temporal.api.enums.v1.RetryState[closed.retryState ?? 0];
-  }
-  return undefined;
 }
 
 /** Sum of a counter's samples whose labels include `labels`, from a Prometheus text endpoint. */
