@@ -23,7 +23,7 @@ import { ACTIVITY, SESSION_WORKFLOW_TYPE, type SessionInput, type SessionWorkflo
 import { createSessionWorker, type SessionWorker } from "../../src/worker/session-worker.js";
 import { startIdentityService, startPolicyEngine, temporaryDirectory, type StartedCompanion } from "../companions/start-companions.js";
 import { startRayCluster, type RayTestCluster } from "../ray/ray-cluster.js";
-import { cliHistory, closingRetryState, fixtureCodecKey, recordHistory, startedAttempts } from "./histories.js";
+import { cliHistory, fixtureCodecKey, recordHistory, startedAttempts } from "./histories.js";
 import { infra } from "../support/infra.js";
 
 const { temporal, kafka: kafkaInfo, ray } = infra();
@@ -265,8 +265,9 @@ describe("session-start-workflow on the real stack", () => {
 /**
  * Ray taken down under sessions, on a cluster of this file's own: restarted
  * in place (same ports and token, empty, as a restarted head node is), the
- * worker's client redeploys the application; kept down, the completion's
- * retry budget (120 s, schedule-to-close in session-workflow.ts) runs out.
+ * worker's client redeploys the application within the completion's retry
+ * budget. Kept down past that budget: session-retry-budgets.test.ts, on
+ * Temporal's time-skipping test server.
  */
 describe("session-start-workflow when Ray goes down", () => {
   const rayQueue = `sessions-ray-${randomUUID()}`;
@@ -320,25 +321,5 @@ describe("session-start-workflow when Ray goes down", () => {
     expect(apps.applications["somagent-slm"]?.status).toBe("RUNNING");
     expect((await auditsOf(input.sessionId)).map((r) => r.event.status)).toEqual(["AUDIT_STATUS_ACCEPTED"]);
     await recordHistory(handle, "completed-after-ray-restart");
-  }, 240_000);
-
-  it("fails a session, saying Ray was unreachable, when Ray stays down past the retry budget", async () => {
-    await current().stop();
-    const input = sessionInput();
-    const started = Date.now();
-    const handle = await startSession(input, rayQueue);
-    const error = await sessionFailure(handle);
-
-    const reason = error.cause?.message ?? "";
-    expect(reason).toMatch(/^Ray Serve unreachable after its retry budget: /);
-    expect(reason).toMatch(/Ray (Serve|dashboard) is unreachable/);
-    // The 120 s schedule-to-close budget ran out (Temporal gives up once the next 10 s backoff would overrun it).
-    expect(await closingRetryState(handle, ACTIVITY.runSlmCompletion)).toBe("RETRY_STATE_TIMEOUT");
-    expect(Date.now() - started).toBeGreaterThanOrEqual(105_000);
-    expect((await startedAttempts(handle, ACTIVITY.runSlmCompletion))[0]).toBeGreaterThan(5);
-    const records = await auditsOf(input.sessionId);
-    expect(records.map((r) => r.event.status)).toEqual(["AUDIT_STATUS_FAILED"]);
-    expect(records[0]?.event).toMatchObject({ reason, token_claims: { sub: "user-demo" } });
-    await recordHistory(handle, "failed-ray-unreachable");
   }, 240_000);
 });
