@@ -93,8 +93,9 @@ async function auditsOf(sessionId: string, count = 1): Promise<typeof audits> {
 }
 
 beforeAll(async () => {
-  const [testServer, cluster] = await Promise.all([installTemporalTestServer(), startRayCluster()]);
-  ray = cluster;
+  // One after the other: a failed install must not leave a started cluster unknown to afterAll.
+  const testServer = await installTemporalTestServer();
+  const cluster = (ray = await startRayCluster());
   keyDir = temporaryDirectory("identity-keys");
   policyEngine = await startPolicyEngine();
   identityService = await startIdentityService(keyDir.path);
