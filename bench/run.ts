@@ -14,11 +14,11 @@ import path from "node:path";
 import { createClient } from "@connectrpc/connect";
 import { createGrpcTransport } from "@connectrpc/connect-node";
 import { SessionService } from "../gen/somagent/orchestrator/v1/session_pb.js";
-import { installInfrastructure, startInfrastructure } from "../src/dev/infrastructure.js";
-import { KAFKA_VERSION } from "../src/dev/kafka.js";
-import { RAY_VERSION } from "../src/dev/ray.js";
-import { startServices } from "../src/dev/services.js";
-import { TEMPORAL_CLI_VERSION } from "../src/dev/temporal.js";
+import { installInfrastructure, startInfrastructure } from "../local/infrastructure.js";
+import { KAFKA_VERSION } from "../local/kafka.js";
+import { RAY_VERSION } from "../local/ray.js";
+import { startServices } from "../local/services.js";
+import { TEMPORAL_CLI_VERSION } from "../local/temporal.js";
 
 const sessions = Number(process.env.BENCH_SESSIONS ?? 40);
 const concurrency = Number(process.env.BENCH_CONCURRENCY ?? 8);

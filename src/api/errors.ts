@@ -8,7 +8,7 @@ import { randomUUID } from "node:crypto";
 import { create, toJson, type DescMessage } from "@bufbuild/protobuf";
 import { Code, ConnectError } from "@connectrpc/connect";
 import { SessionNotFoundError, TemporalDeadlineError, TemporalUnavailableError } from "../temporal/errors.js";
-import type { Logger } from "./logger.js";
+import type { Logger } from "../shared/logger.js";
 
 /**
  * HTTP statuses that refine the google.rpc mapping for a few REST failures.

@@ -10,7 +10,7 @@ import { Code, ConnectError, createContextKey, type Interceptor } from "@connect
 import { SpanKind, SpanStatusCode, type Tracer } from "@opentelemetry/api";
 import { BadRequest_FieldViolationSchema, BadRequestSchema } from "../../gen/google/rpc/error_details_pb.js";
 import { codeName, toConnectError } from "./errors.js";
-import type { Logger } from "./logger.js";
+import type { Logger } from "../shared/logger.js";
 import { requestDuration, requestsTotal, streamsInFlight } from "./metrics.js";
 
 /** The wire protocol of a call: `connect`, `grpc`, `grpc-web` or `rest`. */

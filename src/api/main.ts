@@ -5,8 +5,8 @@
 import { ConfigError, loadApiConfig } from "../config.js";
 import { createTemporalConnection } from "../temporal/connection.js";
 import { createTemporalSessionPort } from "../temporal/session-port.js";
-import { createTelemetry } from "../telemetry.js";
-import { createLogger } from "./logger.js";
+import { createTelemetry } from "../shared/telemetry.js";
+import { createLogger } from "../shared/logger.js";
 import { createServer } from "./server.js";
 
 const logger = createLogger("somagent-orchestrator-api");

@@ -35,7 +35,7 @@ import { sse_event_id, sse_last_event_id } from "../../gen/somagent/orchestrator
 import { codeName, methodNotAllowedError, requestTooLargeError, statusJson, toConnectError, unsupportedMediaTypeError } from "./errors.js";
 import { writeError, writeJson, type HttpRequest, type HttpResponse } from "./http-responses.js";
 import { PROTOCOL } from "./interceptors.js";
-import type { Logger } from "./logger.js";
+import type { Logger } from "../shared/logger.js";
 import { requestsTotal } from "./metrics.js";
 import type { ServiceRegistration } from "./services.js";
 

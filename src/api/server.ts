@@ -19,7 +19,7 @@ import { shuttingDownError, statusJson, toConnectError } from "./errors.js";
 import { createHealthService } from "./health-service.js";
 import { writeError, writeJson, type HttpRequest, type HttpResponse } from "./http-responses.js";
 import { PROTOCOL, createErrorInterceptor, createObserveInterceptor, createValidationInterceptor, protocolOf } from "./interceptors.js";
-import { createLogger, type Logger } from "./logger.js";
+import { createLogger, type Logger } from "../shared/logger.js";
 import { METRICS_CONTENT_TYPE, metricsText } from "./metrics.js";
 import { createReadiness, type Readiness } from "./readiness.js";
 import { createReflectionServices } from "./reflection-service.js";

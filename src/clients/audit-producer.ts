@@ -8,7 +8,7 @@ import { Kafka, logLevel, type Producer } from "kafkajs";
 import { Counter } from "prom-client";
 import { AuditEventSchema, type AuditEventJson } from "../../gen/somagent/orchestrator/v1/session_pb.js";
 import type { KafkaConfig } from "../config.js";
-import type { Logger } from "../api/logger.js";
+import type { Logger } from "../shared/logger.js";
 import { TransientCallError } from "./errors.js";
 
 /** Target name in errors and metrics. */

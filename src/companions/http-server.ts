@@ -8,7 +8,7 @@ import { randomUUID } from "node:crypto";
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
 import { Counter, type Registry } from "prom-client";
-import type { Logger } from "../api/logger.js";
+import type { Logger } from "../shared/logger.js";
 import { FieldError } from "./request-fields.js";
 
 /** Limit of a request body: far above any valid request, far below a memory problem. */

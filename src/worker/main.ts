@@ -6,12 +6,12 @@
  * and shuts down gracefully on SIGTERM/SIGINT.
  */
 import { Runtime } from "@temporalio/worker";
-import { createLogger } from "../api/logger.js";
+import { createLogger } from "../shared/logger.js";
 import { createIdentityServiceClient } from "../clients/identity-service.js";
 import { createPolicyEngineClient } from "../clients/policy-engine.js";
 import { createRayServeClient } from "../clients/ray-serve.js";
 import { ConfigError, loadWorkerConfig } from "../config.js";
-import { createTelemetry } from "../telemetry.js";
+import { createTelemetry } from "../shared/telemetry.js";
 import { createSessionWorker } from "./session-worker.js";
 
 const logger = createLogger("somagent-orchestrator-worker");

@@ -8,7 +8,7 @@ import type { AddressInfo } from "node:net";
 import { NativeConnection, Worker } from "@temporalio/worker";
 import { register } from "prom-client";
 import { createActivities, type ActivityDeps } from "../activities/index.js";
-import type { Logger } from "../api/logger.js";
+import type { Logger } from "../shared/logger.js";
 import { createAuditProducer, type AuditProducer } from "../clients/audit-producer.js";
 import type { WorkerConfig } from "../config.js";
 import { createEncryptionCodec } from "../temporal/payload-codec.js";

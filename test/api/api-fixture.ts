@@ -4,7 +4,7 @@
  */
 import { randomBytes } from "node:crypto";
 import { createServer, type ApiServer, type ApiServerDeps } from "../../src/api/server.js";
-import { createLogger } from "../../src/api/logger.js";
+import { createLogger } from "../../src/shared/logger.js";
 import { createTemporalConnection, type TemporalConnection } from "../../src/temporal/connection.js";
 import { createTemporalSessionPort, type SessionPort } from "../../src/temporal/session-port.js";
 import { startTemporalDevServer, type TemporalDevServer } from "./temporal-dev-server.js";

@@ -6,8 +6,8 @@
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
-import { freePort } from "../../src/dev/processes.js";
-import { startTemporal, type TemporalServer } from "../../src/dev/temporal.js";
+import { freePort } from "../../local/processes.js";
+import { startTemporal, type TemporalServer } from "../../local/temporal.js";
 import { infra } from "../support/infra.js";
 
 export { freePort };

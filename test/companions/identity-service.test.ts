@@ -7,7 +7,7 @@ import { statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { calculateJwkThumbprint, createLocalJWKSet, decodeProtectedHeader, jwtVerify, type JSONWebKeySet } from "jose";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
-import { createLogger } from "../../src/api/logger.js";
+import { createLogger } from "../../src/shared/logger.js";
 import { createIdentityServiceServer } from "../../src/companions/identity-service/server.js";
 import { SIGNING_KEY_FILE, loadOrCreateSigningKey } from "../../src/companions/identity-service/signing-key.js";
 import { base32Decode, hotp, totp, verifyTotp } from "../../src/companions/identity-service/totp.js";

@@ -6,7 +6,7 @@ import { createHash } from "node:crypto";
 import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
-import { createLogger } from "../../src/api/logger.js";
+import { createLogger } from "../../src/shared/logger.js";
 import { createPolicyEngineServer } from "../../src/companions/policy-engine/server.js";
 import { getJson, postJson, startPolicyEngine, temporaryDirectory, type StartedCompanion } from "./start-companions.js";
 

@@ -5,7 +5,7 @@
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { createLogger } from "../../src/api/logger.js";
+import { createLogger } from "../../src/shared/logger.js";
 import type { CompanionServer } from "../../src/companions/http-server.js";
 import { createIdentityServiceServer, type IdentityServiceServerOptions } from "../../src/companions/identity-service/server.js";
 import { loadOrCreateSigningKey } from "../../src/companions/identity-service/signing-key.js";

@@ -9,7 +9,7 @@ import { readFileSync } from "node:fs";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
-import { startServices } from "../../src/dev/services.js";
+import { startServices } from "../../local/services.js";
 import { infra } from "../support/infra.js";
 
 /** A running stack. */

@@ -6,8 +6,8 @@
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
-import { freePort } from "../../src/dev/processes.js";
-import { installRay, startRay } from "../../src/dev/ray.js";
+import { freePort } from "../../local/processes.js";
+import { installRay, startRay } from "../../local/ray.js";
 
 export { freePort };
 

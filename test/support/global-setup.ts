@@ -9,8 +9,8 @@ import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import type { TestProject } from "vitest/node";
-import { installInfrastructure, startInfrastructure } from "../../src/dev/infrastructure.js";
-import { step } from "../../src/dev/progress.js";
+import { installInfrastructure, startInfrastructure } from "../../local/infrastructure.js";
+import { step } from "../../local/progress.js";
 import type { InfraInfo } from "./infra.js";
 
 export default async function setup(project: TestProject): Promise<() => Promise<void>> {

@@ -7,13 +7,13 @@ import { randomUUID } from "node:crypto";
 import { Client, Connection, WorkflowFailedError } from "@temporalio/client";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { ActivityDeps } from "../../src/activities/index.js";
-import { createLogger } from "../../src/api/logger.js";
+import { createLogger } from "../../src/shared/logger.js";
 import { requestJson } from "../../src/clients/http-json.js";
 import { loadWorkerConfig } from "../../src/config.js";
 import { createEncryptionCodec } from "../../src/temporal/payload-codec.js";
 import { SESSION_WORKFLOW_TYPE, type SessionInput } from "../../src/workflows/contract.js";
 import { createSessionWorker, type SessionWorker } from "../../src/worker/session-worker.js";
-import { freePort } from "../../src/dev/processes.js";
+import { freePort } from "../../local/processes.js";
 import { infra } from "../support/infra.js";
 import { cliHistory, fixtureCodecKey, recordHistory } from "./histories.js";
 

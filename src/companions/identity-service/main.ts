@@ -4,7 +4,7 @@
  * users, listens, and closes on SIGTERM/SIGINT.
  */
 import { collectDefaultMetrics } from "prom-client";
-import { createLogger } from "../../api/logger.js";
+import { createLogger } from "../../shared/logger.js";
 import { ConfigError, loadIdentityServiceConfig } from "../../config.js";
 import { serveUntilSignalled } from "../http-server.js";
 import { createIdentityServiceServer } from "./server.js";

@@ -17,7 +17,7 @@
 import { randomUUID } from "node:crypto";
 import { SignJWT, errors as joseErrors, jwtVerify } from "jose";
 import { Registry } from "prom-client";
-import type { Logger } from "../../api/logger.js";
+import type { Logger } from "../../shared/logger.js";
 import { createCompanionServer, HttpError, type CompanionServer } from "../http-server.js";
 import { expectObject, expectString, expectStringArray, loadDataFile } from "../request-fields.js";
 import shippedUsers from "./default-users.json" with { type: "json" };

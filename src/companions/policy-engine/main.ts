@@ -3,7 +3,7 @@
  * listens, and closes on SIGTERM/SIGINT.
  */
 import { collectDefaultMetrics } from "prom-client";
-import { createLogger } from "../../api/logger.js";
+import { createLogger } from "../../shared/logger.js";
 import { ConfigError, loadPolicyEngineConfig } from "../../config.js";
 import { serveUntilSignalled } from "../http-server.js";
 import { createPolicyEngineServer } from "./server.js";

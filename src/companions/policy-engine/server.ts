@@ -14,7 +14,7 @@
 import { randomUUID } from "node:crypto";
 import { rename, stat, writeFile } from "node:fs/promises";
 import { Histogram, Registry } from "prom-client";
-import type { Logger } from "../../api/logger.js";
+import type { Logger } from "../../shared/logger.js";
 import { createCompanionServer, type CompanionServer } from "../http-server.js";
 import { FieldError, expectObject, expectString, loadDataFile } from "../request-fields.js";
 import shippedPolicies from "./default-policies.json" with { type: "json" };

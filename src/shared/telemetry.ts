@@ -8,7 +8,7 @@ import { OTLPTraceExporter } from "@opentelemetry/exporter-trace-otlp-http";
 import { resourceFromAttributes } from "@opentelemetry/resources";
 import { BatchSpanProcessor, NodeTracerProvider } from "@opentelemetry/sdk-trace-node";
 import { ATTR_SERVICE_NAME } from "@opentelemetry/semantic-conventions";
-import type { TelemetryConfig } from "./config.js";
+import type { TelemetryConfig } from "../config.js";
 
 /** The process's tracer and how to flush it on exit. */
 export interface Telemetry {

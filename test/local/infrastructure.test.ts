@@ -14,8 +14,8 @@ import { Client, Connection } from "@temporalio/client";
 import { afterAll, describe, expect, it } from "vitest";
 import { createRayServeClient } from "../../src/clients/ray-serve.js";
 import { loadWorkerConfig } from "../../src/config.js";
-import { RAY_VERSION } from "../../src/dev/ray.js";
-import { startTemporal } from "../../src/dev/temporal.js";
+import { RAY_VERSION } from "../../local/ray.js";
+import { startTemporal } from "../../local/temporal.js";
 import { infra } from "../support/infra.js";
 
 const closers: (() => Promise<unknown>)[] = [];

@@ -14,7 +14,7 @@ import { freePort, runCommand, startDaemon, waitUntil, type Daemon } from "./pro
 export const RAY_VERSION = "2.60.0";
 
 /** The repository's Ray package directory (`ray/somagent_slm`). */
-const RAY_PACKAGE_DIR = path.resolve(import.meta.dirname, "..", "..", "ray");
+const RAY_PACKAGE_DIR = path.resolve(import.meta.dirname, "..", "ray");
 
 /** Creates the virtual environment (first run only) and returns the `ray` CLI. */
 export async function installRay(): Promise<string> {

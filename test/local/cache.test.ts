@@ -7,7 +7,7 @@ import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { cacheDir, installOnce } from "../../src/dev/cache.js";
+import { cacheDir, installOnce } from "../../local/cache.js";
 
 let root: string;
 const previous = process.env.SOMAGENT_CACHE_DIR;

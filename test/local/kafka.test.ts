@@ -4,7 +4,7 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import { Kafka, logLevel, Partitioners, type KafkaMessage } from "kafkajs";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
-import { installKafka, KAFKA_VERSION, startKafka, type KafkaBroker } from "../../src/dev/kafka.js";
+import { installKafka, KAFKA_VERSION, startKafka, type KafkaBroker } from "../../local/kafka.js";
 
 vi.setConfig({ testTimeout: 90_000 });
 

@@ -5,7 +5,7 @@
  * on Java 17 (class files 61). kafkajs 2.2.4 still works with it after KIP-896:
  * it negotiates Produce v7, Fetch v11, InitProducerId v1, JoinGroup v5,
  * OffsetCommit v5 and CreateTopics v3, all above the broker's minimums, and
- * test/dev/kafka.test.ts runs every call the project makes.
+ * test/local/kafka.test.ts runs every call the project makes.
  */
 import { createHash, randomBytes } from "node:crypto";
 import { existsSync, readFileSync } from "node:fs";
@@ -13,7 +13,7 @@ import { mkdir, readFile, stat, writeFile } from "node:fs/promises";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { Kafka, logLevel, type Admin } from "kafkajs";
-import { loadKafkaConfig } from "../config.js";
+import { loadKafkaConfig } from "../src/config.js";
 import { installOnce } from "./cache.js";
 import { freePort, runCommand, startDaemon, waitUntil, type Daemon } from "./processes.js";
 
@@ -75,7 +75,7 @@ export interface KafkaBroker {
 // Static voters keep the controller's address in this file rather than in the
 // metadata log (as a `--standalone` dynamic quorum would), so ports may change between starts.
 function serverProperties(port: number, controllerPort: number, dataDir: string): string {
-  return `# Written by src/dev/kafka.ts on every start.
+  return `# Written by local/kafka.ts on every start.
 process.roles=broker,controller
 node.id=${NODE_ID}
 listeners=PLAINTEXT://127.0.0.1:${port},CONTROLLER://127.0.0.1:${controllerPort}

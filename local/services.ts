@@ -7,7 +7,7 @@
 import path from "node:path";
 import { freePort, startDaemon, waitUntil, type Daemon } from "./processes.js";
 
-const REPO_ROOT = path.resolve(import.meta.dirname, "..", "..");
+const REPO_ROOT = path.resolve(import.meta.dirname, "..");
 
 /** Where the infrastructure is. */
 export interface InfrastructureEndpoints {
