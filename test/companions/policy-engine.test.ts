@@ -7,6 +7,7 @@ import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { createLogger } from "../../src/shared/logger.js";
+import { createMetricsRegistry } from "../../src/shared/metrics.js";
 import { createPolicyEngineServer } from "../../src/companions/policy-engine/server.js";
 import { getJson, postJson, startPolicyEngine, temporaryDirectory, type StartedCompanion } from "./start-companions.js";
 
@@ -265,7 +266,7 @@ describe("policy engine: /v1/policies/{tenant}", () => {
     cleanups.push(dir.remove);
     const rulesFile = join(dir.path, "rules.json");
     writeFileSync(rulesFile, JSON.stringify({ tenants: { default: { threshold: 1, rules: [{ ...demoRule, weight: -1 }] } } }));
-    expect(() => createPolicyEngineServer({ rulesFile, logger: createLogger("test", () => undefined) })).toThrow(
+    expect(() => createPolicyEngineServer({ rulesFile, registry: createMetricsRegistry({ processMetrics: false }), logger: createLogger("test", () => undefined) })).toThrow(
       `${rulesFile}: tenants.default.rules[0].weight must be at least 0`,
     );
   });

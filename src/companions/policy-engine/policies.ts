@@ -3,8 +3,8 @@
  * rule set, its constitution hash, and the evaluation of a prompt against it.
  */
 import { createHash } from "node:crypto";
+import { FieldError } from "../../shared/http/errors.js";
 import {
-  FieldError,
   expectArray,
   expectNumber,
   expectObject,
