@@ -188,6 +188,16 @@ describe("policy engine: POST /v1/evaluate", () => {
     expect(wrong.body.error).toBe("method_not_allowed");
     for (const { body } of [missing, wrong]) expect(JSON.stringify(body)).not.toMatch(/\bat .+:\d+:\d+/);
   });
+
+  it("answers 404 and 405 before reading a body, whatever its type or size", async () => {
+    const big = "x".repeat(70 * 1024);
+    const missing = await postJson(new URL("/v1/nothing", engine.url), big, { contentType: "text/plain" });
+    expect(missing).toMatchObject({ status: 404, body: { error: "not_found" } });
+    const wrong = await postJson(new URL("/v1/policies/tenant-demo", engine.url), big, { method: "PATCH", contentType: "text/plain" });
+    expect(wrong).toMatchObject({ status: 405, body: { error: "method_not_allowed" } });
+    expect(wrong.headers.get("allow")).toBe("GET, PUT");
+    expect((await evaluate(engine)).status).toBe(200);
+  });
 });
 
 describe("policy engine: /v1/policies/{tenant}", () => {

@@ -106,19 +106,25 @@ export function createJsonService(options: JsonServiceOptions): JsonService {
     });
     allowed.set(route.path, [...(allowed.get(route.path) ?? []), route.method]);
   }
+  // 405 and 404 are decided in onRequest, before fastify reads a body: a wrong method or path is answered as such whatever the body.
   for (const [path, methods] of allowed) {
     const allow = methods.join(", ");
     app.route({
       method: METHODS.filter((method) => !methods.includes(method)),
       url: path,
-      handler: async (request) => {
+      onRequest: async (request) => {
         throw new HttpError(405, "method_not_allowed", `${request.method} is not allowed here (allowed: ${allow})`, { allow });
       },
+      handler: async () => undefined,
     });
   }
-  app.setNotFoundHandler(async (request) => {
+  const notFound = async (request: FastifyRequest) => {
     throw new HttpError(404, "not_found", `no route for ${new URL(request.url, "http://service").pathname}`);
+  };
+  app.addHook("onRequest", async (request) => {
+    if (request.is404) await notFound(request);
   });
+  app.setNotFoundHandler(notFound);
   app.setErrorHandler((error, request, reply) => writeFailure(reply, request, error));
 
   /** Answers a failure as `{error, message}`; an error none of the known kinds is 500 with an id that is also logged. */
@@ -180,8 +186,6 @@ function frameworkFailure(error: unknown, bodyLimit: number): { status: number; 
   switch (code) {
     case "FST_ERR_CTP_BODY_TOO_LARGE":
       return { status: 413, code: "payload_too_large", message: `body must be at most ${bodyLimit} bytes` };
-    case "FST_ERR_CTP_INVALID_MEDIA_TYPE":
-      return { status: 415, code: "unsupported_media_type", message: "content-type must be application/json" };
     case "FST_ERR_CTP_EMPTY_JSON_BODY":
     case "FST_ERR_CTP_INVALID_JSON_BODY":
       return { status: 400, code: "invalid_request", message: "body is not valid JSON" };
