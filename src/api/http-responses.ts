@@ -1,8 +1,14 @@
-/** The API's plain HTTP answers: JSON bodies and google.rpc.Status errors. */
+/**
+ * The API's plain HTTP answers: JSON bodies (the shared kernel's writer) and
+ * google.rpc.Status errors.
+ */
 import type { ConnectError } from "@connectrpc/connect";
 import type { IncomingMessage, OutgoingHttpHeaders } from "node:http";
 import type { Http2ServerRequest } from "node:http2";
+import { writeJson } from "../shared/http/reply.js";
 import { httpStatusOf, statusJson } from "./errors.js";
+
+export { writeJson };
 
 /** A request from the HTTP/1.1 or the HTTP/2 server. */
 export type HttpRequest = IncomingMessage | Http2ServerRequest;
@@ -16,13 +22,6 @@ export interface HttpResponse {
   end(): unknown;
   end(chunk: string): unknown;
   once(event: "close", listener: () => void): unknown;
-}
-
-/** Writes a JSON response. */
-export function writeJson(res: HttpResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
-  const text = JSON.stringify(body);
-  res.writeHead(status, { ...headers, "content-type": "application/json; charset=utf-8", "content-length": String(Buffer.byteLength(text)) });
-  res.end(text);
 }
 
 /**

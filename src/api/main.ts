@@ -2,6 +2,7 @@
  * Entry point of the API process: reads the configuration, connects to
  * Temporal (lazily), listens on `HOST:PORT` and drains on SIGTERM/SIGINT.
  */
+import { register } from "prom-client";
 import { ConfigError, loadApiConfig } from "../config.js";
 import { createTemporalConnection } from "../temporal/connection.js";
 import { createTemporalSessionPort } from "../temporal/session-port.js";
@@ -19,6 +20,9 @@ async function main(): Promise<void> {
     sessions: createTemporalSessionPort(temporal),
     corsAllowedOrigins: config.corsAllowedOrigins,
     shutdownGraceMs: config.shutdownGraceMs,
+    // The interceptors and the session port still register their series on prom-client's default registry at
+    // import (issue 11, finding 2); until they take the registry, that is the one /metrics exposes.
+    registry: register,
     logger,
     tracer: telemetry.tracer,
   });

@@ -7,20 +7,23 @@
 import http from "node:http";
 import http2 from "node:http2";
 import net, { type AddressInfo } from "node:net";
-import { Code, ConnectError, cors, createContextValues } from "@connectrpc/connect";
+import { Code, ConnectError, createContextValues } from "@connectrpc/connect";
 import { connectNodeAdapter } from "@connectrpc/connect-node";
 import { trace, type Tracer } from "@opentelemetry/api";
 import { Health } from "../../gen/grpc/health/v1/health_pb.js";
 import { ServerReflection as ReflectionV1 } from "../../gen/grpc/reflection/v1/reflection_pb.js";
 import { ServerReflection as ReflectionV1alpha } from "../../gen/grpc/reflection/v1alpha/reflection_pb.js";
 import { SessionService } from "../../gen/somagent/orchestrator/v1/session_pb.js";
+import { writeReply } from "../shared/http/reply.js";
+import { healthRoute, metricsRoute, type SideRoute } from "../shared/http/side-routes.js";
+import { createLogger, type Logger } from "../shared/logger.js";
+import type { Registry } from "../shared/metrics.js";
 import type { SessionPort } from "../temporal/session-port.js";
+import { createCors } from "./cors.js";
 import { shuttingDownError, statusJson, toConnectError } from "./errors.js";
 import { createHealthService } from "./health-service.js";
-import { writeError, writeJson, type HttpRequest, type HttpResponse } from "./http-responses.js";
+import { writeError, type HttpRequest, type HttpResponse } from "./http-responses.js";
 import { PROTOCOL, createErrorInterceptor, createObserveInterceptor, createValidationInterceptor, protocolOf } from "./interceptors.js";
-import { createLogger, type Logger } from "../shared/logger.js";
-import { METRICS_CONTENT_TYPE, metricsText } from "./metrics.js";
 import { createReadiness, type Readiness } from "./readiness.js";
 import { createReflectionServices } from "./reflection-service.js";
 import { parseRequestTarget } from "./request-target.js";
@@ -35,6 +38,8 @@ export interface ApiServerDeps {
   corsAllowedOrigins: readonly string[];
   /** Time in-flight calls get to finish on shutdown. */
   shutdownGraceMs: number;
+  /** What `/metrics` exposes; the entry point creates it. */
+  registry: Registry;
   logger?: Logger;
   tracer?: Tracer;
   /** Largest accepted request body or message (default 256 KiB). */
@@ -65,9 +70,6 @@ export interface ApiServer {
 const DEFAULT_MAX_BODY_BYTES = 256 * 1024;
 /** The first bytes of every HTTP/2 connection with prior knowledge (RFC 9113 §3.4). */
 const H2_PREFACE = Buffer.from("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n");
-const CORS_ALLOWED_HEADERS = [...cors.allowedHeaders, "Authorization", "Last-Event-ID"].join(", ");
-const CORS_ALLOWED_METHODS = [...new Set([...cors.allowedMethods, "GET", "POST"])].join(", ");
-const CORS_EXPOSED_HEADERS = cors.exposedHeaders.join(", ");
 
 /** Builds the server; throws at start-up when a REST annotation is malformed. */
 export function createServer(deps: ApiServerDeps): ApiServer {
@@ -110,31 +112,21 @@ export function createServer(deps: ApiServerDeps): ApiServer {
       writeError(res as HttpResponse, new ConnectError(`no route for ${req.method} ${req.url}`, Code.NotFound)),
   });
 
-  const allowAnyOrigin = deps.corsAllowedOrigins.includes("*");
-  const allowedOrigins = new Set(deps.corsAllowedOrigins);
-
-  /** Adds CORS headers; answers preflights. Returns true when the request was answered. */
-  function applyCors(req: HttpRequest, res: HttpResponse): boolean {
-    const origin = req.headers.origin;
-    if (typeof origin !== "string") return false;
-    const allowed = allowAnyOrigin || allowedOrigins.has(origin);
-    const preflight = req.method === "OPTIONS" && req.headers["access-control-request-method"] !== undefined;
-    if (!allowed) {
-      if (preflight) writeError(res, new ConnectError(`origin ${origin} is not allowed`, Code.PermissionDenied));
-      return preflight;
-    }
-    res.setHeader("access-control-allow-origin", origin);
-    res.setHeader("vary", "Origin");
-    res.setHeader("access-control-expose-headers", CORS_EXPOSED_HEADERS);
-    if (!preflight) return false;
-    res.writeHead(204, {
-      "access-control-allow-methods": CORS_ALLOWED_METHODS,
-      "access-control-allow-headers": CORS_ALLOWED_HEADERS,
-      "access-control-max-age": "7200",
-    });
-    res.end();
-    return true;
-  }
+  const applyCors = createCors(deps.corsAllowedOrigins);
+  /** `GET` routes answered before any protocol, also while shutting down. */
+  const sideRoutes = new Map(
+    [
+      healthRoute(),
+      {
+        path: "/ready",
+        answer: () => {
+          const body = { ready: readiness.isReady(), temporal: readiness.temporalReachable() ? "reachable" : "unreachable", shuttingDown: readiness.shuttingDown() };
+          return { status: body.ready ? 200 : 503, json: body };
+        },
+      } satisfies SideRoute,
+      metricsRoute(deps.registry),
+    ].map((route) => [route.path, route]),
+  );
 
   let inFlight = 0;
   let drained: (() => void) | undefined;
@@ -157,24 +149,14 @@ export function createServer(deps: ApiServerDeps): ApiServer {
   function route(req: HttpRequest, res: HttpResponse): void {
     const url = parseRequestTarget(req);
     if (applyCors(req, res)) return;
-    const path = url.pathname;
-    if (req.method === "GET" && path === "/health") {
-      writeJson(res, 200, { status: "ok" });
-      return;
-    }
-    if (req.method === "GET" && path === "/ready") {
-      const body = { ready: readiness.isReady(), temporal: readiness.temporalReachable() ? "reachable" : "unreachable", shuttingDown: readiness.shuttingDown() };
-      writeJson(res, body.ready ? 200 : 503, body);
-      return;
-    }
-    if (req.method === "GET" && path === "/metrics") {
-      metricsText().then(
-        (text) => {
-          res.writeHead(200, { "content-type": METRICS_CONTENT_TYPE });
-          res.end(text);
-        },
-        () => writeError(res, new ConnectError("metrics unavailable", Code.Internal)),
-      );
+    const side = req.method === "GET" ? sideRoutes.get(url.pathname) : undefined;
+    if (side) {
+      Promise.resolve()
+        .then(() => side.answer())
+        .then(
+          (reply) => writeReply(res, reply),
+          (error: unknown) => writeError(res, toConnectError(error, logger)),
+        );
       return;
     }
     if (readiness.shuttingDown()) {

@@ -6,6 +6,7 @@
  * and shuts down gracefully on SIGTERM/SIGINT.
  */
 import { Runtime } from "@temporalio/worker";
+import { register } from "prom-client";
 import { createLogger } from "../shared/logger.js";
 import { createIdentityServiceClient } from "../clients/identity-service.js";
 import { createPolicyEngineClient } from "../clients/policy-engine.js";
@@ -30,6 +31,8 @@ async function main(): Promise<void> {
     identity: createIdentityServiceClient({ url: config.identityServiceUrl, timeoutMs: config.identityServiceTimeoutMs }),
     completions,
     logger,
+    // The clients and the audit producer still register on prom-client's default registry at import (issue 11, finding 2).
+    registry: register,
     workflowBundlePath: config.workflowBundlePath,
   });
 

@@ -1,14 +1,14 @@
 /**
  * The session worker: one Temporal connection, the payload codec, the session
- * workflow and its activities, the audit producer, and a small HTTP server with
- * `/metrics` (prom-client) and `/health`. The entry point and tests both start it here.
+ * workflow and its activities, the audit producer, and a side server (the
+ * shared JSON service) with `/metrics` and `/health`. The entry point and
+ * tests both start it here.
  */
-import { createServer, type Server } from "node:http";
-import type { AddressInfo } from "node:net";
 import { NativeConnection, Worker } from "@temporalio/worker";
-import { register } from "prom-client";
 import { createActivities, type ActivityDeps } from "../activities/index.js";
+import { createJsonService } from "../shared/http/json-service.js";
 import type { Logger } from "../shared/logger.js";
+import type { Registry } from "../shared/metrics.js";
 import { createAuditProducer, type AuditProducer } from "../clients/audit-producer.js";
 import type { WorkerConfig } from "../config.js";
 import { createEncryptionCodec } from "../temporal/payload-codec.js";
@@ -20,6 +20,8 @@ export interface SessionWorkerOptions {
   identity: ActivityDeps["identity"];
   completions: ActivityDeps["completions"] & { ensureDeployed?(signal?: AbortSignal): Promise<void> };
   logger: Logger;
+  /** What the side server's `/metrics` exposes; the entry point creates it. */
+  registry: Registry;
   /**
    * Prebuilt workflow bundle (`WORKFLOW_BUNDLE_PATH` in production); unset, the workflow source is
    * bundled at start, so development and tests never run a stale bundle.
@@ -70,18 +72,18 @@ export async function createSessionWorker(config: WorkerConfig, options: Session
       error: (error as Error).message,
     });
   });
-  const server = metricsServer(() => worker.getState() === "RUNNING");
-  await new Promise<void>((resolve, reject) => {
-    server.once("error", reject);
-    server.listen(config.metricsPort, config.metricsHost, resolve);
+  const sideServer = createJsonService({
+    routes: [],
+    registry: options.registry,
+    healthy: () => worker.getState() === "RUNNING",
+    logger,
   });
-  const address = server.address() as AddressInfo;
-  const metricsUrl = new URL(`http://${address.family === "IPv6" ? `[${address.address}]` : address.address}:${address.port}/`);
+  const metricsUrl = await sideServer.listen(config.metricsPort, config.metricsHost);
   logger.info("worker started", { taskQueue: config.temporal.taskQueue, metrics: metricsUrl.href });
   const done = worker.run().finally(async () => {
     await audit.stop();
     await connection.close();
-    await new Promise<void>((resolve) => server.close(() => resolve()));
+    await sideServer.close();
     logger.info("worker stopped");
   });
   return {
@@ -92,28 +94,4 @@ export async function createSessionWorker(config: WorkerConfig, options: Session
       await done;
     },
   };
-}
-
-function metricsServer(healthy: () => boolean): Server {
-  return createServer((request, response) => {
-    if (request.url === "/health") {
-      const ok = healthy();
-      response.writeHead(ok ? 200 : 503, { "content-type": "application/json" });
-      response.end(JSON.stringify({ status: ok ? "ok" : "unavailable" }));
-      return;
-    }
-    if (request.url === "/metrics") {
-      register.metrics().then(
-        (text) => {
-          response.writeHead(200, { "content-type": register.contentType });
-          response.end(text);
-        },
-        () => {
-          response.writeHead(500).end();
-        },
-      );
-      return;
-    }
-    response.writeHead(404).end();
-  });
 }

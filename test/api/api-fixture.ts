@@ -3,6 +3,7 @@
  * loopback port: what every API test file starts in `beforeAll`.
  */
 import { randomBytes } from "node:crypto";
+import { register } from "prom-client";
 import { createServer, type ApiServer, type ApiServerDeps } from "../../src/api/server.js";
 import { createLogger } from "../../src/shared/logger.js";
 import { createTemporalConnection, type TemporalConnection } from "../../src/temporal/connection.js";
@@ -51,6 +52,8 @@ export async function startApiFixture(options: Partial<ApiServerDeps> = {}): Pro
     shutdownGraceMs: 5_000,
     logger: createLogger("api-test", (line) => logs.push(line)),
     readinessIntervalMs: 250,
+    // As src/api/main.ts: the API's series still register on prom-client's default registry (issue 11, finding 2).
+    registry: register,
     ...options,
   });
   const address = await server.listen(0);

@@ -7,6 +7,7 @@ import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { Health, HealthCheckResponse_ServingStatus } from "../../gen/grpc/health/v1/health_pb.js";
 import { SessionService } from "../../gen/somagent/orchestrator/v1/session_pb.js";
 import { createServer } from "../../src/api/server.js";
+import { createMetricsRegistry } from "../../src/shared/metrics.js";
 import { startApiFixture, waitFor, type ApiFixture } from "./api-fixture.js";
 import { freePort } from "./temporal-dev-server.js";
 
@@ -65,7 +66,13 @@ describe("API while Temporal is down", () => {
 
 describe("ApiServer.shutdown", () => {
   it("turns not ready, lets an in-flight unary call finish, ends open streams cleanly and closes the port", async () => {
-    const server = createServer({ sessions: fixture.sessions, corsAllowedOrigins: [], shutdownGraceMs: 5_000, logger: { info() {}, error() {} } });
+    const server = createServer({
+      sessions: fixture.sessions,
+      corsAllowedOrigins: [],
+      shutdownGraceMs: 5_000,
+      registry: createMetricsRegistry({ processMetrics: false }),
+      logger: { info() {}, error() {} },
+    });
     const { port } = await server.listen(0);
     const baseUrl = `http://127.0.0.1:${port}`;
     await waitFor(() => server.readiness.refresh());

@@ -11,6 +11,7 @@ import proto from "@temporalio/proto";
 import { createRemoteJWKSet, jwtVerify } from "jose";
 import { Kafka, logLevel, type Admin, type Consumer } from "kafkajs";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { register } from "prom-client";
 import { SessionStatus } from "../../gen/somagent/orchestrator/v1/session_pb.js";
 import { createLogger } from "../../src/shared/logger.js";
 import { createIdentityServiceClient } from "../../src/clients/identity-service.js";
@@ -82,6 +83,8 @@ async function startWorker(config: WorkerConfig): Promise<SessionWorker> {
     identity: createIdentityServiceClient({ url: config.identityServiceUrl, timeoutMs: config.identityServiceTimeoutMs }),
     completions,
     logger: createLogger("session-outcomes-test", () => {}),
+    // As src/worker/main.ts: the clients still register on prom-client's default registry (issue 11, finding 2).
+    registry: register,
   });
 }
 

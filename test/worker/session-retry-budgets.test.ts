@@ -19,6 +19,7 @@ import { createIdentityServiceClient } from "../../src/clients/identity-service.
 import { createPolicyEngineClient } from "../../src/clients/policy-engine.js";
 import { createRayServeClient, type RayServeClient } from "../../src/clients/ray-serve.js";
 import { loadWorkerConfig, type WorkerConfig } from "../../src/config.js";
+import { createMetricsRegistry } from "../../src/shared/metrics.js";
 import { createLogger } from "../../src/shared/logger.js";
 import { createEncryptionCodec } from "../../src/temporal/payload-codec.js";
 import { ACTIVITY, SESSION_WORKFLOW_TYPE, type SessionInput, type SessionWorkflowResult } from "../../src/workflows/contract.js";
@@ -110,6 +111,7 @@ beforeAll(async () => {
     policy: createPolicyEngineClient({ url: config.policyEngineUrl, timeoutMs: config.policyEngineTimeoutMs }),
     identity: createIdentityServiceClient({ url: config.identityServiceUrl, timeoutMs: config.identityServiceTimeoutMs }),
     completions,
+    registry: createMetricsRegistry(),
     logger: createLogger("session-retry-budgets-test", () => {}),
   }); // creates the audit topic
   consumer = new Kafka({ clientId: "session-retry-budgets-test", brokers: [kafkaInfo.bootstrap], logLevel: logLevel.NOTHING }).consumer({

@@ -8,6 +8,7 @@ import { Client, Connection, WorkflowFailedError } from "@temporalio/client";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { ActivityDeps } from "../../src/activities/index.js";
 import { createLogger } from "../../src/shared/logger.js";
+import { createMetricsRegistry } from "../../src/shared/metrics.js";
 import { requestJson } from "../../src/clients/http-json.js";
 import { loadWorkerConfig } from "../../src/config.js";
 import { createEncryptionCodec } from "../../src/temporal/payload-codec.js";
@@ -47,6 +48,7 @@ beforeAll(async () => {
   worker = await createSessionWorker(config, {
     ...deps,
     logger: createLogger("worker-test", (line) => logLines.push(line)),
+    registry: createMetricsRegistry({ processMetrics: false }),
   });
   connection = await Connection.connect({ address: temporal.address });
   client = new Client({

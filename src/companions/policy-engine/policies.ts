@@ -7,8 +7,8 @@
  */
 import { createHash } from "node:crypto";
 import { RE2JS } from "re2js";
+import { FieldError } from "../../shared/http/errors.js";
 import {
-  FieldError,
   expectArray,
   expectNumber,
   expectObject,
