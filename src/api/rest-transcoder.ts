@@ -32,11 +32,11 @@ import { createAsyncIterable, invokeUnaryImplementation, transformInvokeImplemen
 import { http } from "../../gen/google/api/annotations_pb.js";
 import type { HttpRule } from "../../gen/google/api/http_pb.js";
 import { sse_event_id, sse_last_event_id } from "../../gen/somagent/orchestrator/v1/sse_options_pb.js";
-import { codeName, methodNotAllowedError, requestTooLargeError, statusJson, toConnectError, unsupportedMediaTypeError } from "./errors.js";
+import { methodNotAllowedError, requestTooLargeError, statusJson, toConnectError, unsupportedMediaTypeError } from "./errors.js";
 import { writeError, writeJson, type HttpRequest, type HttpResponse } from "./http-responses.js";
 import { PROTOCOL } from "./interceptors.js";
 import type { Logger } from "../shared/logger.js";
-import { requestsTotal } from "./metrics.js";
+import type { CallObserver } from "./observation.js";
 import type { ServiceRegistration } from "./services.js";
 
 /** How the transcoder is wired. */
@@ -44,6 +44,8 @@ export interface RestTranscoderOptions {
   services: readonly ServiceRegistration[];
   /** The same interceptors the Connect router uses. */
   interceptors: Interceptor[];
+  /** The observe interceptor's observer: requests refused while binding, before the interceptors, are observed through it. */
+  observer: CallObserver;
   maxBodyBytes: number;
   logger: Logger;
   /** Interval of SSE keep-alive comments. */
@@ -109,16 +111,15 @@ export function createRestTranscoder(options: RestTranscoderOptions): RestTransc
 
   async function serve(route: Route, url: URL, req: HttpRequest, res: HttpResponse): Promise<void> {
     const { method } = route.spec;
-    const methodName = `${method.parent.typeName}/${method.name}`;
+    const startedAt = performance.now();
     let input;
     try {
       input = fromJson(method.input, await bindRequest(route, url, req, options.maxBodyBytes), JSON_READ);
     } catch (error) {
       const rejected =
         error instanceof ConnectError ? error : new ConnectError(error instanceof Error ? error.message : String(error), Code.InvalidArgument);
-      // Never reached the interceptors: count and log the rejection here.
-      requestsTotal.inc({ method: methodName, protocol: "rest", code: codeName(rejected.code) });
-      options.logger.info("rpc", { method: methodName, protocol: "rest", code: codeName(rejected.code), error: rejected.rawMessage });
+      // Never reached the interceptors: observed here the way the observe interceptor would.
+      options.observer.begin(method, "rest", startedAt).finish(rejected);
       writeError(res, rejected);
       return;
     }

@@ -20,7 +20,9 @@ import { createHealthService } from "./health-service.js";
 import { writeError, writeJson, type HttpRequest, type HttpResponse } from "./http-responses.js";
 import { PROTOCOL, createErrorInterceptor, createObserveInterceptor, createValidationInterceptor, protocolOf } from "./interceptors.js";
 import { createLogger, type Logger } from "../shared/logger.js";
-import { METRICS_CONTENT_TYPE, metricsText } from "./metrics.js";
+import type { Registry } from "../shared/metrics.js";
+import { createApiMetrics } from "./metrics.js";
+import { createCallObserver } from "./observation.js";
 import { createReadiness, type Readiness } from "./readiness.js";
 import { createReflectionServices } from "./reflection-service.js";
 import { parseRequestTarget } from "./request-target.js";
@@ -31,6 +33,8 @@ import { registration } from "./services.js";
 /** What the server needs from outside. */
 export interface ApiServerDeps {
   sessions: SessionPort;
+  /** Where the API's metrics are registered and what `/metrics` serves; one server per registry. */
+  registry: Registry;
   /** Origins allowed to call from browsers; `*` allows any. */
   corsAllowedOrigins: readonly string[];
   /** Time in-flight calls get to finish on shutdown. */
@@ -69,7 +73,10 @@ const CORS_ALLOWED_HEADERS = [...cors.allowedHeaders, "Authorization", "Last-Eve
 const CORS_ALLOWED_METHODS = [...new Set([...cors.allowedMethods, "GET", "POST"])].join(", ");
 const CORS_EXPOSED_HEADERS = cors.exposedHeaders.join(", ");
 
-/** Builds the server; throws at start-up when a REST annotation is malformed. */
+/**
+ * Builds the server; throws at start-up when a REST annotation is malformed
+ * or `deps.registry` already holds the API's metrics.
+ */
 export function createServer(deps: ApiServerDeps): ApiServer {
   const logger = deps.logger ?? createLogger("somagent-orchestrator-api");
   const tracer = deps.tracer ?? trace.getTracer("somagent-orchestrator-api");
@@ -80,7 +87,8 @@ export function createServer(deps: ApiServerDeps): ApiServer {
   );
   // Aborted on shutdown to end open streams; unary calls are not cancelled, they finish.
   const drainController = new AbortController();
-  const interceptors = [createObserveInterceptor(logger, tracer), createErrorInterceptor(logger), createValidationInterceptor()];
+  const observer = createCallObserver({ metrics: createApiMetrics(deps.registry), logger, tracer });
+  const interceptors = [createObserveInterceptor(observer), createErrorInterceptor(logger), createValidationInterceptor()];
 
   const served = [SessionService, Health, ReflectionV1, ReflectionV1alpha];
   const reflection = createReflectionServices(served);
@@ -94,6 +102,7 @@ export function createServer(deps: ApiServerDeps): ApiServer {
   const transcoder = createRestTranscoder({
     services,
     interceptors,
+    observer,
     maxBodyBytes,
     logger,
     heartbeatMs: deps.sseHeartbeatMs,
@@ -168,9 +177,9 @@ export function createServer(deps: ApiServerDeps): ApiServer {
       return;
     }
     if (req.method === "GET" && path === "/metrics") {
-      metricsText().then(
+      deps.registry.metrics().then(
         (text) => {
-          res.writeHead(200, { "content-type": METRICS_CONTENT_TYPE });
+          res.writeHead(200, { "content-type": deps.registry.contentType });
           res.end(text);
         },
         () => writeError(res, new ConnectError("metrics unavailable", Code.Internal)),

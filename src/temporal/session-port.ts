@@ -9,7 +9,7 @@ import { status as GrpcStatus } from "@grpc/grpc-js";
 import { WorkflowExecutionAlreadyStartedError, WorkflowNotFoundError, isGrpcServiceError } from "@temporalio/client";
 import type { Payload } from "@temporalio/common";
 import proto, { type temporal } from "@temporalio/proto";
-import { Counter, Histogram } from "prom-client";
+import { Counter, Histogram, type Registry } from "prom-client";
 import {
   GetResponseSchema,
   SessionStatus,
@@ -51,19 +51,6 @@ export interface SessionPort {
   ping(timeoutMs: number): Promise<boolean>;
 }
 
-const calls = new Counter({
-  name: "somagent_temporal_calls_total",
-  help: "Calls from the API to Temporal, by operation and outcome (ok, not_found, unavailable, deadline, aborted, error).",
-  labelNames: ["operation", "outcome"] as const,
-});
-
-const callDuration = new Histogram({
-  name: "somagent_temporal_call_duration_seconds",
-  help: "Duration of calls from the API to Temporal, by operation (history long-polls excluded).",
-  labelNames: ["operation"] as const,
-  buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
-});
-
 /** Deadline of one unary Temporal call. */
 const CALL_TIMEOUT_MS = 10_000;
 /** Deadline of one history long-poll; Temporal answers empty after ~20 s without news. */
@@ -80,9 +67,26 @@ const STATUS_BY_EXECUTION: Record<string, SessionStatus> = {
   CONTINUED_AS_NEW: SessionStatus.RUNNING,
 };
 
-/** Implements {@link SessionPort} over the API's Temporal connection. */
-export function createTemporalSessionPort(temporalConnection: TemporalConnection): SessionPort {
+/**
+ * Implements {@link SessionPort} over the API's Temporal connection, measuring
+ * its calls on `registry`. Throws when the Temporal-call metrics are already
+ * registered there: one port per registry.
+ */
+export function createTemporalSessionPort(temporalConnection: TemporalConnection, registry: Registry): SessionPort {
   const { connection, client, codec, namespace, taskQueue } = temporalConnection;
+  const calls = new Counter({
+    name: "somagent_temporal_calls_total",
+    help: "Calls from the API to Temporal, by operation and outcome (ok, not_found, unavailable, deadline, aborted, error).",
+    labelNames: ["operation", "outcome"] as const,
+    registers: [registry],
+  });
+  const callDuration = new Histogram({
+    name: "somagent_temporal_call_duration_seconds",
+    help: "Duration of calls from the API to Temporal, by operation (history long-polls excluded).",
+    labelNames: ["operation"] as const,
+    buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+    registers: [registry],
+  });
 
   async function call<T>(operation: string, fn: () => Promise<T>, workflowId?: string, signal?: AbortSignal): Promise<T> {
     const stop = callDuration.startTimer({ operation });

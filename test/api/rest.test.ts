@@ -1,19 +1,16 @@
 import http2 from "node:http2";
-import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
-import { startApiFixture, waitFor, type ApiFixture } from "./api-fixture.js";
+import { describe, expect, it, vi } from "vitest";
+import { waitFor } from "../support/wait-for.js";
+import { useApiFixture } from "./api-fixture.js";
 
 // Real servers: allow for a slow machine, but no timing assertions.
 vi.setConfig({ testTimeout: 30_000 });
 
-let fixture: ApiFixture;
-beforeAll(async () => {
-  fixture = await startApiFixture();
-}, 60_000);
-afterAll(() => fixture?.close(), 30_000);
+const fixture = useApiFixture();
 
 const post = (path: string, body: string, headers: Record<string, string> = { "content-type": "application/json" }) =>
-  fetch(`${fixture.baseUrl}${path}`, { method: "POST", headers, body });
-const get = (path: string, headers: Record<string, string> = {}) => fetch(`${fixture.baseUrl}${path}`, { headers });
+  fetch(`${fixture().baseUrl}${path}`, { method: "POST", headers, body });
+const get = (path: string, headers: Record<string, string> = {}) => fetch(`${fixture().baseUrl}${path}`, { headers });
 
 /** Reads server-sent events from a response body until the stream ends. */
 async function* serverSentEvents(response: Response): AsyncGenerator<{ id?: string; event?: string; data: string }> {
@@ -45,7 +42,7 @@ describe("REST/JSON transcoding", () => {
     expect(started.status).toBe(200);
     expect(started.headers.get("content-type")).toMatch(/^application\/json/);
     const body = (await started.json()) as Record<string, string>;
-    expect(body).toMatchObject({ workflow_id: "session-sess-local", session_id: "sess-local", task_queue: fixture.connection.taskQueue });
+    expect(body).toMatchObject({ workflow_id: "session-sess-local", session_id: "sess-local", task_queue: fixture().connection.taskQueue });
     expect(body.run_id).toMatch(/^[0-9a-f-]{36}$/);
 
     const status = await get("/v1/sessions/session-sess-local");
@@ -105,7 +102,7 @@ describe("REST/JSON transcoding", () => {
     const unknown = await get("/v2/nothing/here");
     expect(unknown.status).toBe(404);
     expect(await unknown.json()).toMatchObject({ code: 5, status: "NOT_FOUND", message: "no route for GET /v2/nothing/here" });
-    const wrongMethod = await fetch(`${fixture.baseUrl}/v1/sessions/session-x`, { method: "DELETE" });
+    const wrongMethod = await fetch(`${fixture().baseUrl}/v1/sessions/session-x`, { method: "DELETE" });
     expect(wrongMethod.status).toBe(405);
   });
 
@@ -121,7 +118,7 @@ describe("REST/JSON transcoding", () => {
     await waitFor(() => events.length === 1);
     expect(events[0]?.id).toBe("1");
     expect(JSON.parse(events[0]!.data)).toMatchObject({ sequence: "1", started: { session_id: "sse", tenant: "t", user: "u", model: "somagent-demo" } });
-    await fixture.connection.client.workflow.getHandle("session-sse").terminate("stop");
+    await fixture().connection.client.workflow.getHandle("session-sse").terminate("stop");
     await reading;
     expect(events.map((e) => e.event ?? "message")).toEqual(["message", "message", "end"]);
     const failedId = events[1]!.id!;
@@ -143,7 +140,7 @@ describe("REST/JSON transcoding", () => {
 
   it("serves the same REST routes over HTTP/2 with prior knowledge (h2c)", async () => {
     await post("/v1/sessions/start", '{"tenant":"t","user":"u","prompt":"p","metadata":{"session_id":"h2c"}}');
-    const session = http2.connect(fixture.baseUrl);
+    const session = http2.connect(fixture().baseUrl);
     try {
       const response = await new Promise<{ status: number; body: string }>((resolve, reject) => {
         const stream = session.request({ ":method": "GET", ":path": "/v1/sessions/session-h2c" });
@@ -192,7 +189,7 @@ describe("health, readiness, metrics, logs and CORS", () => {
 
   it("writes one JSON log line per call with method, protocol, code and duration", async () => {
     await get("/v1/sessions/session-logged");
-    const line = fixture.logs
+    const line = fixture().logs
       .map((l) => JSON.parse(l) as Record<string, unknown>)
       .find((l) => l.message === "rpc" && l.method === "somagent.orchestrator.v1.SessionService/Get" && l.code === "NOT_FOUND");
     expect(line).toMatchObject({ protocol: "rest", level: "info" });
@@ -200,7 +197,7 @@ describe("health, readiness, metrics, logs and CORS", () => {
   });
 
   it("answers CORS preflights for allowed origins with the Connect and gRPC-Web headers, and refuses others", async () => {
-    const preflight = await fetch(`${fixture.baseUrl}/somagent.orchestrator.v1.SessionService/Start`, {
+    const preflight = await fetch(`${fixture().baseUrl}/somagent.orchestrator.v1.SessionService/Start`, {
       method: "OPTIONS",
       headers: { origin: "http://app.example", "access-control-request-method": "POST", "access-control-request-headers": "content-type,connect-protocol-version,x-grpc-web" },
     });
@@ -214,7 +211,7 @@ describe("health, readiness, metrics, logs and CORS", () => {
     expect(simple.headers.get("access-control-allow-origin")).toBe("http://app.example");
     expect(simple.headers.get("access-control-expose-headers")).toMatch(/Grpc-Status/);
 
-    const denied = await fetch(`${fixture.baseUrl}/v1/sessions/start`, {
+    const denied = await fetch(`${fixture().baseUrl}/v1/sessions/start`, {
       method: "OPTIONS",
       headers: { origin: "http://evil.example", "access-control-request-method": "POST" },
     });
