@@ -106,6 +106,53 @@ describe("REST/JSON transcoding", () => {
     expect(wrongMethod.status).toBe(405);
   });
 
+  it.each([
+    ["DELETE", "/v1/sessions/session-x", "GET"],
+    ["PUT", "/v1/sessions/session-x:watch", "GET"],
+    // `start` is also a workflow id the Get template takes: both methods serve this path.
+    ["DELETE", "/v1/sessions/start", "GET, POST"],
+  ])("answers %s %s with 405 UNIMPLEMENTED and Allow: %s", async (method, path, allow) => {
+    const response = await fetch(`${fixture().baseUrl}${path}`, { method });
+    expect(response.status).toBe(405);
+    expect(response.headers.get("allow")).toBe(allow);
+    expect(await response.json()).toMatchObject({ code: 12, status: "UNIMPLEMENTED", message: `method ${method} is not allowed on ${path}` });
+  });
+
+  it.each([
+    ["Get", "/v1/sessions/session-path-a?workflow_id=session-path-b"],
+    ["Get", "/v1/sessions/session-path-a?workflowId=session-path-b"],
+    ["Watch", "/v1/sessions/session-path-a:watch?workflow_id=session-path-b"],
+  ])("refuses a query parameter naming the field the path binds (%s %s): 400 naming the field, and never serves the other session", async (rpc, path) => {
+    await post("/v1/sessions/start", '{"tenant":"t","user":"u","prompt":"p","metadata":{"session_id":"path-b"}}');
+    const response = await get(path);
+    expect(response.status).toBe(400);
+    const error = (await response.json()) as { code: number; status: string; message: string };
+    expect(error).toMatchObject({ code: 3, status: "INVALID_ARGUMENT" });
+    expect(error.message).toContain("field workflow_id is bound by the path");
+    expect(JSON.stringify(error)).not.toContain("SESSION_STATUS");
+    // Refused while binding, before the interceptors, yet observed like every call: counted and logged once.
+    const metrics = await (await get("/metrics")).text();
+    expect(metrics).toMatch(new RegExp(`somagent_api_requests_total\\{method="somagent.orchestrator.v1.SessionService/${rpc}",protocol="rest",code="INVALID_ARGUMENT"\\} \\d+`));
+    const key = path.slice(path.indexOf("?") + 1, path.indexOf("="));
+    const line = fixture()
+      .logs.map((l) => JSON.parse(l) as Record<string, unknown>)
+      .find((l) => l.message === "rpc" && l.method === `somagent.orchestrator.v1.SessionService/${rpc}` && String(l.error).includes(`"${key}"`));
+    expect(line).toMatchObject({ protocol: "rest", code: "INVALID_ARGUMENT", level: "info" });
+    expect(typeof line?.durationMs).toBe("number");
+  });
+
+  it("answers 400 naming the field for a path value that is not valid percent-encoding", async () => {
+    const response = await get("/v1/sessions/session-%zz");
+    expect(response.status).toBe(400);
+    expect(await response.json()).toMatchObject({ status: "INVALID_ARGUMENT", message: "workflow_id: the path segment is not valid percent-encoding" });
+  });
+
+  it("decodes percent-escapes in a path value before using it", async () => {
+    const response = await get("/v1/sessions/session-%61bsent");
+    expect(response.status).toBe(404);
+    expect(await response.json()).toMatchObject({ status: "NOT_FOUND", message: "session session-absent not found" });
+  });
+
   it("streams Watch as server-sent events with the sequence as id, ends after the terminal event, and resumes from Last-Event-ID", async () => {
     await post("/v1/sessions/start", '{"tenant":"t","user":"u","prompt":"p","metadata":{"session_id":"sse"}}');
     const response = await get("/v1/sessions/session-sse:watch", { accept: "text/event-stream" });
