@@ -28,8 +28,7 @@ import {
   type Interceptor,
   type MethodImplSpec,
 } from "@connectrpc/connect";
-// Internal API of connect-es (exported from /protocol for its own adapters, not covered by semver): pinned at 2.2.0 in
-// package.json; a change of their signatures breaks REST calls reaching the interceptors and handlers, which rest.test.ts catches.
+// Risk: connect-es internals (/protocol, no semver promise), pinned at 2.2.0; a signature change breaks every REST call (rest.test.ts fails).
 import { createAsyncIterable, invokeUnaryImplementation, transformInvokeImplementation } from "@connectrpc/connect/protocol";
 import { http } from "../../gen/google/api/annotations_pb.js";
 import type { HttpRule } from "../../gen/google/api/http_pb.js";
