@@ -51,8 +51,20 @@ export async function startApiFixture(options: Partial<ApiServerDeps> = {}): Pro
     readinessIntervalMs: 250,
     ...options,
   });
-  const address = await server.listen(0);
-  await waitFor(() => server.readiness.refresh(), 30_000);
+  const close = async () => {
+    await server.shutdown();
+    await connection.close();
+    await temporal.stop();
+  };
+  let address;
+  try {
+    address = await server.listen(0);
+    await waitFor("the API ready", () => server.readiness.refresh(), 30_000);
+  } catch (error) {
+    // A fixture that fails to start leaves nothing running behind.
+    await close();
+    throw error;
+  }
   return {
     temporal,
     connection,
@@ -62,11 +74,7 @@ export async function startApiFixture(options: Partial<ApiServerDeps> = {}): Pro
     baseUrl: `http://127.0.0.1:${address.port}`,
     port: address.port,
     logs,
-    async close() {
-      await server.shutdown();
-      await connection.close();
-      await temporal.stop();
-    },
+    close,
   };
 }
 
