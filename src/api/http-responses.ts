@@ -6,7 +6,7 @@ import type { ConnectError } from "@connectrpc/connect";
 import type { IncomingMessage, OutgoingHttpHeaders } from "node:http";
 import type { Http2ServerRequest } from "node:http2";
 import { writeJson } from "../shared/http/reply.js";
-import { httpStatusOf, statusJson } from "./errors.js";
+import { HttpStatusError, httpStatusOf, statusJson } from "./errors.js";
 
 export { writeJson };
 
@@ -26,12 +26,14 @@ export interface HttpResponse {
 
 /**
  * Writes `error` as google.rpc.Status JSON with the status the error mapper
- * gives (or `status`); ends the response when headers were already sent.
+ * gives (or `status`), and the headers of an {@link HttpStatusError}; ends the
+ * response when headers were already sent.
  */
-export function writeError(res: HttpResponse, error: ConnectError, status = httpStatusOf(error)): void {
+export function writeError(res: HttpResponse, error: ConnectError | HttpStatusError, status = httpStatusOf(error)): void {
   if (res.headersSent) {
     res.end();
     return;
   }
-  writeJson(res, status, statusJson(error));
+  if (error instanceof HttpStatusError) writeJson(res, status, statusJson(error.error), { ...error.headers });
+  else writeJson(res, status, statusJson(error));
 }

@@ -2,12 +2,12 @@
  * Entry point of the API process: reads the configuration, connects to
  * Temporal (lazily), listens on `HOST:PORT` and drains on SIGTERM/SIGINT.
  */
-import { register } from "prom-client";
 import { ConfigError, loadApiConfig } from "../config.js";
 import { createTemporalConnection } from "../temporal/connection.js";
 import { createTemporalSessionPort } from "../temporal/session-port.js";
 import { createTelemetry } from "../shared/telemetry.js";
 import { createLogger } from "../shared/logger.js";
+import { createMetricsRegistry } from "../shared/metrics.js";
 import { createServer } from "./server.js";
 
 const logger = createLogger("somagent-orchestrator-api");
@@ -16,13 +16,12 @@ async function main(): Promise<void> {
   const config = loadApiConfig();
   const telemetry = createTelemetry(config.telemetry);
   const temporal = createTemporalConnection(config.temporal);
+  const registry = createMetricsRegistry();
   const server = createServer({
-    sessions: createTemporalSessionPort(temporal),
+    sessions: createTemporalSessionPort(temporal, registry),
+    registry,
     corsAllowedOrigins: config.corsAllowedOrigins,
     shutdownGraceMs: config.shutdownGraceMs,
-    // The interceptors and the session port still register their series on prom-client's default registry at
-    // import (issue 11, finding 2); until they take the registry, that is the one /metrics exposes.
-    registry: register,
     logger,
     tracer: telemetry.tracer,
   });

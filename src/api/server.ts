@@ -24,6 +24,8 @@ import { shuttingDownError, statusJson, toConnectError } from "./errors.js";
 import { createHealthService } from "./health-service.js";
 import { writeError, type HttpRequest, type HttpResponse } from "./http-responses.js";
 import { PROTOCOL, createErrorInterceptor, createObserveInterceptor, createValidationInterceptor, protocolOf } from "./interceptors.js";
+import { createApiMetrics } from "./metrics.js";
+import { createCallObserver } from "./observation.js";
 import { createReadiness, type Readiness } from "./readiness.js";
 import { createReflectionServices } from "./reflection-service.js";
 import { parseRequestTarget } from "./request-target.js";
@@ -34,12 +36,12 @@ import { registration } from "./services.js";
 /** What the server needs from outside. */
 export interface ApiServerDeps {
   sessions: SessionPort;
+  /** Where the API's metrics are registered and what `/metrics` serves; one server per registry. */
+  registry: Registry;
   /** Origins allowed to call from browsers; `*` allows any. */
   corsAllowedOrigins: readonly string[];
   /** Time in-flight calls get to finish on shutdown. */
   shutdownGraceMs: number;
-  /** What `/metrics` exposes; the entry point creates it. */
-  registry: Registry;
   logger?: Logger;
   tracer?: Tracer;
   /** Largest accepted request body or message (default 256 KiB). */
@@ -71,7 +73,10 @@ const DEFAULT_MAX_BODY_BYTES = 256 * 1024;
 /** The first bytes of every HTTP/2 connection with prior knowledge (RFC 9113 §3.4). */
 const H2_PREFACE = Buffer.from("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n");
 
-/** Builds the server; throws at start-up when a REST annotation is malformed. */
+/**
+ * Builds the server; throws at start-up when a REST annotation is malformed
+ * or `deps.registry` already holds the API's metrics.
+ */
 export function createServer(deps: ApiServerDeps): ApiServer {
   const logger = deps.logger ?? createLogger("somagent-orchestrator-api");
   const tracer = deps.tracer ?? trace.getTracer("somagent-orchestrator-api");
@@ -82,7 +87,8 @@ export function createServer(deps: ApiServerDeps): ApiServer {
   );
   // Aborted on shutdown to end open streams; unary calls are not cancelled, they finish.
   const drainController = new AbortController();
-  const interceptors = [createObserveInterceptor(logger, tracer), createErrorInterceptor(logger), createValidationInterceptor()];
+  const observer = createCallObserver({ metrics: createApiMetrics(deps.registry), logger, tracer });
+  const interceptors = [createObserveInterceptor(observer), createErrorInterceptor(logger), createValidationInterceptor()];
 
   const served = [SessionService, Health, ReflectionV1, ReflectionV1alpha];
   const reflection = createReflectionServices(served);
@@ -96,6 +102,7 @@ export function createServer(deps: ApiServerDeps): ApiServer {
   const transcoder = createRestTranscoder({
     services,
     interceptors,
+    observer,
     maxBodyBytes,
     logger,
     heartbeatMs: deps.sseHeartbeatMs,

@@ -1,18 +1,14 @@
 import http2 from "node:http2";
 import net from "node:net";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { startApiFixture, type ApiFixture } from "./api-fixture.js";
+import { describe, expect, it } from "vitest";
+import { useApiFixture } from "./api-fixture.js";
 
-let fixture: ApiFixture;
-beforeAll(async () => {
-  fixture = await startApiFixture();
-}, 60_000);
-afterAll(() => fixture?.close(), 30_000);
+const fixture = useApiFixture();
 
 /** Sends raw bytes on a fresh connection and returns everything the server wrote until it closed or went quiet. */
 function rawExchange(bytes: string): Promise<string> {
   return new Promise((resolve, reject) => {
-    const socket = net.connect(fixture.port, "127.0.0.1");
+    const socket = net.connect(fixture().port, "127.0.0.1");
     let received = "";
     const done = () => {
       socket.destroy();
@@ -32,7 +28,7 @@ function rawExchange(bytes: string): Promise<string> {
 }
 
 async function h2Request(headers: http2.OutgoingHttpHeaders): Promise<{ status: number; body: string }> {
-  const session = http2.connect(fixture.baseUrl);
+  const session = http2.connect(fixture().baseUrl);
   try {
     const stream = session.request(headers, { endStream: true });
     const [status, body] = await Promise.all([
@@ -52,7 +48,7 @@ async function h2Request(headers: http2.OutgoingHttpHeaders): Promise<{ status: 
 }
 
 async function expectServing(): Promise<void> {
-  const health = await fetch(`${fixture.baseUrl}/health`);
+  const health = await fetch(`${fixture().baseUrl}/health`);
   expect(health.status).toBe(200);
 }
 

@@ -26,6 +26,7 @@ import { startIdentityService, startPolicyEngine, temporaryDirectory, type Start
 import { startRayCluster, type RayTestCluster } from "../ray/ray-cluster.js";
 import { cliHistory, fixtureCodecKey, recordHistory, startedAttempts } from "./histories.js";
 import { infra } from "../support/infra.js";
+import { waitFor } from "../support/wait-for.js";
 
 const { temporal, kafka: kafkaInfo, ray } = infra();
 /** This file's own topic, so no other run's events are ever read. */
@@ -104,14 +105,6 @@ async function sessionFailure(handle: WorkflowHandle): Promise<WorkflowFailedErr
   );
   expect(error).toBeInstanceOf(WorkflowFailedError);
   return error as WorkflowFailedError;
-}
-
-async function waitFor(what: string, check: () => Promise<boolean> | boolean, timeoutMs = 30_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`${what}: not within ${timeoutMs} ms`);
-    await new Promise((resolve) => setTimeout(resolve, 200));
-  }
 }
 
 /** Every audit record of `sessionId`, once the consumer has read the topic up to its current end. */
