@@ -176,6 +176,56 @@ function telemetryConfig(env: Env, serviceName: string): TelemetryConfig {
   };
 }
 
+/** What the API's port lets one connection, stream and caller take; every limit has its own error. */
+export interface EdgeLimits {
+  /** `API_HEADERS_TIMEOUT_MS`: time for a connection's first bytes and each request's header block (default 10 s). */
+  headersTimeoutMs: number;
+  /** `API_REQUEST_TIMEOUT_MS`: time to receive a whole request, headers and body (default 30 s). */
+  requestTimeoutMs: number;
+  /** `API_KEEPALIVE_TIMEOUT_MS`: an HTTP/1.1 connection idle between requests is closed after this (default 5 s). */
+  keepAliveTimeoutMs: number;
+  /** `API_IDLE_TIMEOUT_MS`: an HTTP/2 connection with no open stream is closed after this (default 60 s). */
+  idleTimeoutMs: number;
+  /** `API_MAX_CONNECTIONS`: open connections; past it, requests answer RESOURCE_EXHAUSTED and the connection closes (default 1000). */
+  maxConnections: number;
+  /** `API_MAX_HTTP2_STREAMS`: concurrent streams per HTTP/2 connection (SETTINGS_MAX_CONCURRENT_STREAMS, default 100). */
+  maxHttp2Streams: number;
+  /** `API_MAX_STREAMS_PER_CALLER`: open server streams (Watch) per caller (default 32). */
+  maxStreamsPerCaller: number;
+  /** `API_MAX_STREAM_AGE_MS`: a server stream ends cleanly after this; the client resumes from its last sequence (default 30 min). */
+  maxStreamAgeMs: number;
+}
+
+/** The limits when no variable says otherwise. */
+export const DEFAULT_EDGE_LIMITS: Readonly<EdgeLimits> = {
+  headersTimeoutMs: 10_000,
+  requestTimeoutMs: 30_000,
+  keepAliveTimeoutMs: 5_000,
+  idleTimeoutMs: 60_000,
+  maxConnections: 1_000,
+  maxHttp2Streams: 100,
+  maxStreamsPerCaller: 32,
+  maxStreamAgeMs: 30 * 60_000,
+};
+
+function edgeLimits(env: Env): EdgeLimits {
+  const d = DEFAULT_EDGE_LIMITS;
+  const limits: EdgeLimits = {
+    headersTimeoutMs: positiveInt(env, "API_HEADERS_TIMEOUT_MS", d.headersTimeoutMs),
+    requestTimeoutMs: positiveInt(env, "API_REQUEST_TIMEOUT_MS", d.requestTimeoutMs),
+    keepAliveTimeoutMs: positiveInt(env, "API_KEEPALIVE_TIMEOUT_MS", d.keepAliveTimeoutMs),
+    idleTimeoutMs: positiveInt(env, "API_IDLE_TIMEOUT_MS", d.idleTimeoutMs),
+    maxConnections: positiveInt(env, "API_MAX_CONNECTIONS", d.maxConnections),
+    maxHttp2Streams: positiveInt(env, "API_MAX_HTTP2_STREAMS", d.maxHttp2Streams),
+    maxStreamsPerCaller: positiveInt(env, "API_MAX_STREAMS_PER_CALLER", d.maxStreamsPerCaller),
+    maxStreamAgeMs: positiveInt(env, "API_MAX_STREAM_AGE_MS", d.maxStreamAgeMs),
+  };
+  if (limits.headersTimeoutMs > limits.requestTimeoutMs) {
+    throw new ConfigError("API_HEADERS_TIMEOUT_MS", `at most API_REQUEST_TIMEOUT_MS (${limits.requestTimeoutMs})`, String(limits.headersTimeoutMs));
+  }
+  return limits;
+}
+
 /** Configuration of the API process. */
 export interface ApiConfig {
   host: string;
@@ -183,6 +233,7 @@ export interface ApiConfig {
   corsAllowedOrigins: string[];
   /** Time in-flight calls get to finish on SIGTERM. */
   shutdownGraceMs: number;
+  limits: EdgeLimits;
   temporal: TemporalConfig;
   telemetry: TelemetryConfig;
 }
@@ -194,6 +245,7 @@ export function loadApiConfig(env: Env = process.env): ApiConfig {
     port: port(env, "PORT", 8090),
     corsAllowedOrigins: list(env, "CORS_ALLOWED_ORIGINS"),
     shutdownGraceMs: positiveInt(env, "SHUTDOWN_GRACE_MS", 10_000),
+    limits: edgeLimits(env),
     temporal: temporalConfig(env),
     telemetry: telemetryConfig(env, "somagent-orchestrator-api"),
   };

@@ -56,6 +56,14 @@ describe("loadApiConfig", () => {
   it("rejects an unparseable PORT", () => {
     expect(() => loadApiConfig({ PAYLOAD_CODEC_KEYS: key, PORT: "eighty" })).toThrow(/PORT="eighty" is invalid: expected a port number/);
   });
+
+  it("reads the edge limits and refuses a header timeout longer than the request timeout, naming both", () => {
+    expect(loadApiConfig({ PAYLOAD_CODEC_KEYS: key, API_MAX_CONNECTIONS: "7" }).limits).toMatchObject({ maxConnections: 7, headersTimeoutMs: 10_000 });
+    expect(() => loadApiConfig({ PAYLOAD_CODEC_KEYS: key, API_MAX_STREAM_AGE_MS: "0" })).toThrow(/API_MAX_STREAM_AGE_MS="0" is invalid: expected a positive integer/);
+    expect(() => loadApiConfig({ PAYLOAD_CODEC_KEYS: key, API_HEADERS_TIMEOUT_MS: "40000" })).toThrow(
+      /API_HEADERS_TIMEOUT_MS="40000" is invalid: expected at most API_REQUEST_TIMEOUT_MS \(30000\)/,
+    );
+  });
 });
 
 describe("start-up with bad configuration", () => {

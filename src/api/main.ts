@@ -22,6 +22,7 @@ async function main(): Promise<void> {
     registry,
     corsAllowedOrigins: config.corsAllowedOrigins,
     shutdownGraceMs: config.shutdownGraceMs,
+    limits: config.limits,
     logger,
     tracer: telemetry.tracer,
   });

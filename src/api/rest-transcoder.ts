@@ -22,7 +22,7 @@ import {
 import {
   Code,
   ConnectError,
-  createContextValues,
+  type ContextValues,
   createHandlerContext,
   createServiceImplSpec,
   type Interceptor,
@@ -35,7 +35,6 @@ import type { HttpRule } from "../../gen/google/api/http_pb.js";
 import { sse_event_id, sse_last_event_id } from "../../gen/somagent/orchestrator/v1/sse_options_pb.js";
 import { HttpStatusError, methodNotAllowedError, requestTooLargeError, statusJson, toConnectError, unsupportedMediaTypeError } from "./errors.js";
 import { writeError, writeJson, type HttpRequest, type HttpResponse } from "./http-responses.js";
-import { PROTOCOL } from "./interceptors.js";
 import type { Logger } from "../shared/logger.js";
 import type { CallObserver } from "./observation.js";
 import { decodePathValue, matchPathTemplate, parsePathTemplate, type PathTemplate } from "./path-template.js";
@@ -50,6 +49,8 @@ export interface RestTranscoderOptions {
   observer: CallObserver;
   maxBodyBytes: number;
   logger: Logger;
+  /** The context values a call starts with, as the Connect router gives them (protocol `rest`). */
+  contextValues(req: HttpRequest): ContextValues;
   /** Interval of SSE keep-alive comments. */
   heartbeatMs?: number;
 }
@@ -140,7 +141,7 @@ export function createRestTranscoder(options: RestTranscoderOptions): RestTransc
       url: url.href,
       requestHeader: headersOf(req),
       requestSignal: requestAbort.signal,
-      contextValues: createContextValues().set(PROTOCOL, "rest"),
+      contextValues: options.contextValues(req),
     });
     if (route.spec.kind === "unary") {
       let output;

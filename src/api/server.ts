@@ -5,9 +5,8 @@
  * port 0; only `main.ts` listens on the configured port.
  */
 import http from "node:http";
-import http2 from "node:http2";
-import net, { type AddressInfo } from "node:net";
-import { Code, ConnectError, createContextValues } from "@connectrpc/connect";
+import type { AddressInfo } from "node:net";
+import { Code, ConnectError, createContextValues, type ContextValues } from "@connectrpc/connect";
 import { connectNodeAdapter } from "@connectrpc/connect-node";
 import { trace, type Tracer } from "@opentelemetry/api";
 import { Health } from "../../gen/grpc/health/v1/health_pb.js";
@@ -17,10 +16,12 @@ import { SessionService } from "../../gen/somagent/orchestrator/v1/session_pb.js
 import { writeReply } from "../shared/http/reply.js";
 import { healthRoute, metricsRoute, type SideRoute } from "../shared/http/side-routes.js";
 import { createLogger, type Logger } from "../shared/logger.js";
+import { DEFAULT_EDGE_LIMITS, type EdgeLimits } from "../config.js";
 import type { Registry } from "../shared/metrics.js";
 import type { SessionPort } from "../temporal/session-port.js";
 import { createCors } from "./cors.js";
-import { shuttingDownError, statusJson, toConnectError } from "./errors.js";
+import { shuttingDownError, toConnectError } from "./errors.js";
+import { createFrontDoor } from "./front-door.js";
 import { createHealthService } from "./health-service.js";
 import { writeError, type HttpRequest, type HttpResponse } from "./http-responses.js";
 import { PROTOCOL, createErrorInterceptor, createObserveInterceptor, createValidationInterceptor, protocolOf } from "./interceptors.js";
@@ -32,6 +33,7 @@ import { parseRequestTarget } from "./request-target.js";
 import { createRestTranscoder } from "./rest-transcoder.js";
 import { createSessionService } from "./session-service.js";
 import { registration } from "./services.js";
+import { CALLER, createStreamLimitsInterceptor } from "./stream-limits.js";
 
 /** What the server needs from outside. */
 export interface ApiServerDeps {
@@ -46,6 +48,8 @@ export interface ApiServerDeps {
   tracer?: Tracer;
   /** Largest accepted request body or message (default 256 KiB). */
   maxBodyBytes?: number;
+  /** Timeouts and caps of the port (defaults: the configuration's defaults). */
+  limits?: EdgeLimits;
   /** How often Temporal is probed for readiness (default 2 s). */
   readinessIntervalMs?: number;
   /** Interval of keep-alive comments on server-sent event streams (default 15 s). */
@@ -70,8 +74,6 @@ export interface ApiServer {
 }
 
 const DEFAULT_MAX_BODY_BYTES = 256 * 1024;
-/** The first bytes of every HTTP/2 connection with prior knowledge (RFC 9113 §3.4). */
-const H2_PREFACE = Buffer.from("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n");
 
 /**
  * Builds the server; throws at start-up when a REST annotation is malformed
@@ -88,7 +90,13 @@ export function createServer(deps: ApiServerDeps): ApiServer {
   // Aborted on shutdown to end open streams; unary calls are not cancelled, they finish.
   const drainController = new AbortController();
   const observer = createCallObserver({ metrics: createApiMetrics(deps.registry), logger, tracer });
-  const interceptors = [createObserveInterceptor(observer), createErrorInterceptor(logger), createValidationInterceptor()];
+  const limits = deps.limits ?? DEFAULT_EDGE_LIMITS;
+  const interceptors = [
+    createObserveInterceptor(observer),
+    createErrorInterceptor(logger),
+    createStreamLimitsInterceptor(limits),
+    createValidationInterceptor(),
+  ];
 
   const served = [SessionService, Health, ReflectionV1, ReflectionV1alpha];
   const reflection = createReflectionServices(served);
@@ -105,6 +113,7 @@ export function createServer(deps: ApiServerDeps): ApiServer {
     observer,
     maxBodyBytes,
     logger,
+    contextValues: (req) => callContext(req, "rest"),
     heartbeatMs: deps.sseHeartbeatMs,
   });
   const connectHandler = connectNodeAdapter({
@@ -114,7 +123,7 @@ export function createServer(deps: ApiServerDeps): ApiServer {
     interceptors,
     readMaxBytes: maxBodyBytes,
     jsonOptions: { ignoreUnknownFields: false },
-    contextValues: (req) => createContextValues().set(PROTOCOL, protocolOf(req.headers["content-type"])),
+    contextValues: (req) => callContext(req, protocolOf(req.headers["content-type"])),
     fallback: (req, res) =>
       writeError(res as HttpResponse, new ConnectError(`no route for ${req.method} ${req.url}`, Code.NotFound)),
   });
@@ -176,44 +185,7 @@ export function createServer(deps: ApiServerDeps): ApiServer {
     connectHandler(req, res as Parameters<typeof connectHandler>[1]);
   }
 
-  const h1 = http.createServer({ keepAliveTimeout: 5_000 }, handle);
-  const h2 = http2.createServer({}, handle);
-  const h2Sessions = new Set<http2.ServerHttp2Session>();
-  h2.on("session", (session) => {
-    h2Sessions.add(session);
-    session.once("close", () => h2Sessions.delete(session));
-  });
-  for (const server of [h1, h2]) server.on("error", (error) => logger.error("http server error", { error: String(error) }));
-  h1.on("clientError", answerClientError);
-
-  const sockets = new Set<net.Socket>();
-  const h1Sockets = new Set<net.Socket>();
-  /** Peeks at the first bytes: the HTTP/2 preface goes to the HTTP/2 server, anything else to HTTP/1.1. */
-  const front = net.createServer((socket) => {
-    sockets.add(socket);
-    socket.once("close", () => sockets.delete(socket));
-    socket.on("error", () => socket.destroy());
-    let head = Buffer.alloc(0);
-    const onData = (chunk: Buffer) => {
-      head = Buffer.concat([head, chunk]);
-      const n = Math.min(head.length, H2_PREFACE.length);
-      const maybeH2 = head.subarray(0, n).equals(H2_PREFACE.subarray(0, n));
-      if (maybeH2 && head.length < H2_PREFACE.length) return;
-      socket.off("data", onData);
-      socket.pause();
-      socket.unshift(head);
-      if (maybeH2) {
-        // The HTTP/2 session reads the buffered bytes itself on the next tick; resuming would drop them.
-        h2.emit("connection", socket);
-      } else {
-        h1Sockets.add(socket);
-        socket.once("close", () => h1Sockets.delete(socket));
-        h1.emit("connection", socket);
-        socket.resume();
-      }
-    };
-    socket.on("data", onData);
-  });
+  const door = createFrontDoor(handle, limits, logger);
 
   let shuttingDown: Promise<void> | undefined;
 
@@ -222,34 +194,23 @@ export function createServer(deps: ApiServerDeps): ApiServer {
     restRoutes: transcoder.routes,
 
     listen(port, host = "127.0.0.1") {
-      return new Promise((resolve, reject) => {
-        front.once("error", reject);
-        front.listen(port, host, () => {
-          front.off("error", reject);
-          resolve(front.address() as AddressInfo);
-        });
-      });
+      return door.listen(port, host);
     },
 
     shutdown() {
       shuttingDown ??= (async () => {
         readiness.beginShutdown();
         readiness.stop();
-        const closed = new Promise<void>((resolve) => front.close(() => resolve()));
+        const closed = door.close();
         // Past the grace period, whatever is still open is cut.
         let connectionsCut = 0;
-        const deadline = setTimeout(() => {
-          connectionsCut = sockets.size;
-          for (const socket of sockets) socket.destroy();
-        }, deps.shutdownGraceMs);
+        const deadline = setTimeout(() => (connectionsCut = door.destroyAll()), deps.shutdownGraceMs);
         deadline.unref();
         // Open streams (Watch, health Watch) see their signal abort and end cleanly.
         drainController.abort();
-        // GOAWAY: each HTTP/2 session closes itself, flushed, once its streams are done.
-        for (const session of h2Sessions) session.close();
         if (inFlight > 0) await new Promise<void>((resolve) => (drained = resolve));
         // HTTP/1.1 connections are idle now: end them after their last bytes are written.
-        for (const socket of h1Sockets) socket.end();
+        door.endHttp1();
         await closed;
         clearTimeout(deadline);
         logger.info("server stopped", { connectionsCut });
@@ -273,26 +234,7 @@ function closeIfBodyUnread(req: http.IncomingMessage, res: http.ServerResponse):
   }) as typeof res.writeHead;
 }
 
-/** HTTP/1.1 statuses for the parser's refusals that are not a plain 400. */
-const CLIENT_ERROR_STATUS: Record<string, [number, string]> = {
-  HPE_HEADER_OVERFLOW: [431, "Request Header Fields Too Large"],
-  ERR_HTTP_REQUEST_TIMEOUT: [408, "Request Timeout"],
-};
-
-/**
- * A request Node's HTTP/1.1 parser refused (malformed request line or
- * header, oversized header block, timeout) gets the same google.rpc.Status
- * JSON as every other error, then the connection is closed.
- */
-function answerClientError(error: Error & { code?: string }, socket: net.Socket): void {
-  if (!socket.writable) {
-    socket.destroy();
-    return;
-  }
-  const [status, reason] = CLIENT_ERROR_STATUS[error.code ?? ""] ?? [400, "Bad Request"];
-  const code = status === 408 ? Code.DeadlineExceeded : status === 431 ? Code.ResourceExhausted : Code.InvalidArgument;
-  const body = JSON.stringify(statusJson(new ConnectError(`malformed HTTP/1.1 request (${error.code ?? "parse error"})`, code)));
-  socket.end(
-    `HTTP/1.1 ${status} ${reason}\r\nconnection: close\r\ncontent-type: application/json; charset=utf-8\r\ncontent-length: ${Buffer.byteLength(body)}\r\n\r\n${body}`,
-  );
+/** The values every call of every protocol starts with: its wire protocol and who is calling. */
+function callContext(req: HttpRequest, protocol: string): ContextValues {
+  return createContextValues().set(PROTOCOL, protocol).set(CALLER, req.socket.remoteAddress ?? "unknown");
 }
