@@ -9,7 +9,7 @@ import { Counter } from "prom-client";
 import { AuditEventSchema, type AuditEventJson } from "../../gen/somagent/orchestrator/v1/session_pb.js";
 import type { KafkaConfig } from "../config.js";
 import type { Logger } from "../shared/logger.js";
-import { TransientCallError } from "./errors.js";
+import { TransientCallError } from "../shared/call-errors.js";
 
 /** Target name in errors and metrics. */
 export const KAFKA_TARGET = "kafka";

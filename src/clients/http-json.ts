@@ -1,6 +1,6 @@
 import { Counter, Histogram } from "prom-client";
 import type { Dispatcher } from "undici";
-import { PermanentCallError, TransientCallError, isTransientStatus } from "./errors.js";
+import { PermanentCallError, TransientCallError, isTransientStatus } from "../shared/call-errors.js";
 
 const requests = new Counter({
   name: "somagent_outbound_requests_total",

@@ -7,7 +7,7 @@
 import { createLocalJWKSet, errors as joseErrors, jwtVerify, type JSONWebKeySet, type JWTPayload } from "jose";
 import type { ActivityDeps, TokenIssueRequest } from "../activities/deps.js";
 import type { IdentityTokenResult } from "../workflows/contract.js";
-import { PermanentCallError } from "./errors.js";
+import { PermanentCallError } from "../shared/call-errors.js";
 import { requestJson } from "./http-json.js";
 
 /** Metric and error label of token requests. */

@@ -5,7 +5,7 @@
 import type { PolicyViolationJson } from "../../gen/somagent/orchestrator/v1/session_pb.js";
 import type { ActivityDeps } from "../activities/deps.js";
 import type { PolicyDecisionResult } from "../workflows/contract.js";
-import { PermanentCallError } from "./errors.js";
+import { PermanentCallError } from "../shared/call-errors.js";
 import { isRecord, requestJson } from "./http-json.js";
 
 /** Metric and error label of calls to the policy engine. */

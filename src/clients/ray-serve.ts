@@ -7,7 +7,7 @@ import { createHash } from "node:crypto";
 import { Agent, type Dispatcher } from "undici";
 import type { RayConfig } from "../config.js";
 import type { CompletionResult } from "../workflows/contract.js";
-import { PermanentCallError, TransientCallError } from "./errors.js";
+import { PermanentCallError, TransientCallError } from "../shared/call-errors.js";
 import { isRecord, requestJson } from "./http-json.js";
 
 /** Metric and error label of calls to the Serve HTTP proxy. */

@@ -7,7 +7,7 @@ import type { AddressInfo } from "node:net";
 import { decodeProtectedHeader } from "jose";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import type { PolicyEvaluationRequest, TokenIssueRequest } from "../../src/activities/deps.js";
-import { PermanentCallError, TransientCallError } from "../../src/clients/errors.js";
+import { PermanentCallError, TransientCallError } from "../../src/shared/call-errors.js";
 import { createIdentityServiceClient } from "../../src/clients/identity-service.js";
 import { createPolicyEngineClient } from "../../src/clients/policy-engine.js";
 import { base32Decode, totp } from "../../src/companions/identity-service/totp.js";

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { RayConfig } from "../../src/config.js";
-import { PermanentCallError, TransientCallError } from "../../src/clients/errors.js";
+import { PermanentCallError, TransientCallError } from "../../src/shared/call-errors.js";
 import { createRayServeClient, slmApplicationConfig, slmApplicationName, type RayServeClient } from "../../src/clients/ray-serve.js";
 import { freePort, startRayCluster, type RayTestCluster } from "../ray/ray-cluster.js";
 

@@ -1,7 +1,8 @@
 /**
  * Failures of calls to the outside world, split by what a retry can do about
- * them. Activities turn {@link PermanentCallError} into a non-retryable
- * Temporal failure and let {@link TransientCallError} be retried.
+ * them: the vocabulary clients throw and activities read, so it lives in the
+ * kernel both may use. Activities turn {@link PermanentCallError} into a
+ * non-retryable Temporal failure and let {@link TransientCallError} be retried.
  */
 
 /** A failure that may pass on retry: connection refused, timeout, 5xx, 429. */
