@@ -6,27 +6,35 @@
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { NativeConnection, Worker } from "@temporalio/worker";
-import { register } from "prom-client";
 import { createActivities, type ActivityDeps } from "../activities/index.js";
 import type { Logger } from "../shared/logger.js";
-import { createAuditProducer, type AuditProducer } from "../clients/audit-producer.js";
+import type { Registry } from "../shared/metrics.js";
+import type { AuditProducer } from "../clients/audit-producer.js";
+import type { SlmDeployment } from "../clients/ray-serve-completions.js";
 import type { WorkerConfig } from "../config.js";
 import { createEncryptionCodec } from "../temporal/payload-codec.js";
 import { WORKFLOWS_PATH } from "./bundle.js";
 
-/** What the caller wires in: the outside services except Kafka, which the worker owns. */
+/**
+ * What the caller wires in: the clients of `createWorkerDependencies`, each
+ * checked here against what its activity declares, and where to log and measure.
+ */
 export interface SessionWorkerOptions {
   policy: ActivityDeps["policy"];
   identity: ActivityDeps["identity"];
-  completions: ActivityDeps["completions"] & { ensureDeployed?(signal?: AbortSignal): Promise<void> };
+  completions: ActivityDeps["completions"];
+  /** Started before the worker polls and stopped after it. */
+  audit: AuditProducer;
+  /** Deployed once at start; completions deploy lazily too, so a failure here only warns. */
+  slmDeployment: SlmDeployment;
   logger: Logger;
+  /** The registry `/metrics` shows, the one the clients measure on. */
+  registry: Registry;
   /**
    * Prebuilt workflow bundle (`WORKFLOW_BUNDLE_PATH` in production); unset, the workflow source is
    * bundled at start, so development and tests never run a stale bundle.
    */
   workflowBundlePath?: string;
-  /** Replaces the audit producer built from `config.kafka` (tests observe publishes through it). */
-  audit?: AuditProducer;
 }
 
 /** A started worker. */
@@ -44,8 +52,7 @@ export interface SessionWorker {
  * Throws when Temporal or Kafka cannot be reached, or the workflow code fails to bundle.
  */
 export async function createSessionWorker(config: WorkerConfig, options: SessionWorkerOptions): Promise<SessionWorker> {
-  const { logger } = options;
-  const audit = options.audit ?? createAuditProducer(config.kafka, logger);
+  const { logger, audit } = options;
   await audit.start();
   const connection = await NativeConnection.connect({
     address: `${config.temporal.address.host}:${config.temporal.address.port}`,
@@ -65,12 +72,12 @@ export async function createSessionWorker(config: WorkerConfig, options: Session
     dataConverter: { payloadCodecs: [createEncryptionCodec(config.temporal.codecKeys)] },
   });
   // Deploy the Serve application once per process; completions deploy lazily too, so a failure here only warns.
-  options.completions.ensureDeployed?.().catch((error: unknown) => {
+  options.slmDeployment.ensureDeployed().catch((error: unknown) => {
     logger.error("Ray Serve application not deployed at start; the first completion will retry", {
       error: (error as Error).message,
     });
   });
-  const server = metricsServer(() => worker.getState() === "RUNNING");
+  const server = metricsServer(() => worker.getState() === "RUNNING", options.registry);
   await new Promise<void>((resolve, reject) => {
     server.once("error", reject);
     server.listen(config.metricsPort, config.metricsHost, resolve);
@@ -94,7 +101,7 @@ export async function createSessionWorker(config: WorkerConfig, options: Session
   };
 }
 
-function metricsServer(healthy: () => boolean): Server {
+function metricsServer(healthy: () => boolean, register: Registry): Server {
   return createServer((request, response) => {
     if (request.url === "/health") {
       const ok = healthy();
