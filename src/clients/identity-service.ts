@@ -66,7 +66,8 @@ export function createIdentityServiceClient(options: IdentityServiceClientOption
     // The key set is shared by every call, so no one call's signal may abort its fetch; the timeout bounds it.
     [customFetch]: async (url, init) => {
       const { status, body } = await requestJson({ target: IDENTITY_JWKS_TARGET, url, timeoutMs: options.timeoutMs, signal: init.signal });
-      return Response.json(body, { status });
+      // An empty answer reaches jose as `null`, which it refuses as an invalid JWKS.
+      return new Response(JSON.stringify(body ?? null), { status, headers: { "content-type": "application/json" } });
     },
   });
 

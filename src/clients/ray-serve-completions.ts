@@ -6,11 +6,11 @@
  */
 import type { CompletionJson } from "../../gen/somagent/orchestrator/v1/session_pb.js";
 import type { RayConfig } from "../config.js";
-import { PermanentCallError, TransientCallError } from "../shared/call-errors.js";
+import { PermanentCallError, TransientCallError, callErrorDetail } from "../shared/call-errors.js";
 import { readAnswer } from "../shared/json-answer.js";
 import type { Registry } from "../shared/metrics.js";
 import { createRequestJson } from "./http-json.js";
-import { RAY_SERVE_TARGET, callErrorDetail, slmCompletionUrl } from "./ray-serve-deployment.js";
+import { RAY_SERVE_TARGET, slmCompletionUrl } from "./ray-serve-deployment.js";
 
 /** One completion. */
 export interface SlmCompletionRequest {

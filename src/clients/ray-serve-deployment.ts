@@ -8,7 +8,7 @@
 import { createHash } from "node:crypto";
 import { Agent, type Dispatcher } from "undici";
 import type { RayConfig } from "../config.js";
-import { PermanentCallError, TransientCallError } from "../shared/call-errors.js";
+import { PermanentCallError, TransientCallError, callErrorDetail } from "../shared/call-errors.js";
 import { isRecord, readAnswer } from "../shared/json-answer.js";
 import type { Registry } from "../shared/metrics.js";
 import { createRequestJson } from "./http-json.js";
@@ -128,12 +128,6 @@ function createDashboardDispatcher(): Dispatcher {
     }
     return dispatch(options, handler);
   });
-}
-
-/** Drops the `target: ` prefix that call errors carry, to nest one message in another. */
-export function callErrorDetail(error: TransientCallError | PermanentCallError): string {
-  const prefix = `${error.target}: `;
-  return error.message.startsWith(prefix) ? error.message.slice(prefix.length) : error.message;
 }
 
 function sleep(ms: number, signal: AbortSignal): Promise<void> {

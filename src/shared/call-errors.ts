@@ -35,3 +35,9 @@ export class PermanentCallError extends Error {
 export function isTransientStatus(status: number): boolean {
   return status === 408 || status === 425 || status === 429 || status >= 500;
 }
+
+/** A call error's message without its `target: ` prefix, to nest one message in another. */
+export function callErrorDetail(error: TransientCallError | PermanentCallError): string {
+  const prefix = `${error.target}: `;
+  return error.message.startsWith(prefix) ? error.message.slice(prefix.length) : error.message;
+}
