@@ -30,7 +30,8 @@ const KAFKA_TIMEOUTS = { connectionTimeout: 3_000, requestTimeout: 10_000, retry
 
 /**
  * Builds the audit producer for `config`; logs instead of publishing when it
- * names no brokers. Counts publishes on `registry` (`somagent_audit_publishes_total`).
+ * names no brokers. Counts publishes on `registry` (`somagent_audit_publishes_total`),
+ * which therefore holds one audit producer, as a worker process does.
  */
 export function createAuditProducer(config: KafkaConfig, logger: Logger, registry: Registry): AuditProducer {
   const auditPublishes = new Counter({

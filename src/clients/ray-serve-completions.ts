@@ -6,7 +6,7 @@
  */
 import type { CompletionJson } from "../../gen/somagent/orchestrator/v1/session_pb.js";
 import type { RayConfig } from "../config.js";
-import { PermanentCallError, TransientCallError, callErrorDetail } from "../shared/call-errors.js";
+import { PermanentCallError, TransientCallError } from "../shared/call-errors.js";
 import { readAnswer } from "../shared/json-answer.js";
 import type { Registry } from "../shared/metrics.js";
 import { createRequestJson } from "./http-json.js";
@@ -68,7 +68,7 @@ export function createRayServeCompletions(config: RayConfig, options: RayServeCo
       return readCompletion(response.body);
     } catch (error) {
       if (error instanceof TransientCallError) {
-        throw new TransientCallError(RAY_SERVE_TARGET, `Ray Serve is unreachable or not ready at ${completionUrl.href} (${callErrorDetail(error)})`, error.status, { cause: error });
+        throw new TransientCallError(RAY_SERVE_TARGET, `Ray Serve is unreachable or not ready at ${completionUrl.href} (${error.detail})`, error.status, { cause: error });
       }
       throw error;
     }

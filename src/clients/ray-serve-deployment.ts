@@ -8,7 +8,7 @@
 import { createHash } from "node:crypto";
 import { Agent, type Dispatcher } from "undici";
 import type { RayConfig } from "../config.js";
-import { PermanentCallError, TransientCallError, callErrorDetail } from "../shared/call-errors.js";
+import { PermanentCallError, TransientCallError } from "../shared/call-errors.js";
 import { isRecord, readAnswer } from "../shared/json-answer.js";
 import type { Registry } from "../shared/metrics.js";
 import { createRequestJson } from "./http-json.js";
@@ -180,7 +180,7 @@ export function createRayServeDeployment(config: RayConfig, options: RayServeDep
       return response.body;
     } catch (error) {
       if (error instanceof TransientCallError) {
-        throw new TransientCallError(RAY_DASHBOARD_TARGET, `Ray dashboard is unreachable or failing at ${config.dashboardUrl.origin} (${callErrorDetail(error)})`, error.status, { cause: error });
+        throw new TransientCallError(RAY_DASHBOARD_TARGET, `Ray dashboard is unreachable or failing at ${config.dashboardUrl.origin} (${error.detail})`, error.status, { cause: error });
       }
       if (error instanceof PermanentCallError && (error.status === 401 || error.status === 403)) {
         throw new PermanentCallError(RAY_DASHBOARD_TARGET, `Ray dashboard refused the request (${error.status}): set RAY_AUTH_TOKEN to the cluster's token`, error.status, { cause: error });
@@ -232,7 +232,7 @@ export function createRayServeDeployment(config: RayConfig, options: RayServeDep
       if (error instanceof PermanentCallError && error.status === 404) return undefined;
       if (error instanceof TransientCallError && error.status !== undefined) return undefined;
       if (error instanceof TransientCallError) {
-        throw new TransientCallError(RAY_SERVE_TARGET, `Ray Serve is unreachable at ${healthUrl.href} (${callErrorDetail(error)})`, undefined, { cause: error });
+        throw new TransientCallError(RAY_SERVE_TARGET, `Ray Serve is unreachable at ${healthUrl.href} (${error.detail})`, undefined, { cause: error });
       }
       throw error;
     }
