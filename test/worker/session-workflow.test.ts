@@ -92,4 +92,12 @@ describe("session worker", () => {
     expect(shown).not.toContain("a distinctive prompt 7c1f0e");
     expect(audits[0]?.audit).toMatchObject({ status: "AUDIT_STATUS_FAILED", reason: expect.stringMatching(/^policy engine unreachable/) });
   }, 120_000);
+
+  it("shows on /metrics the calls its clients made, measured on the registry it was given", async () => {
+    const text = await (await fetch(new URL("/metrics", worker.metricsUrl))).text();
+    // The session above: five attempts at the policy engine, all refused, and one audit event logged.
+    expect(text).toContain('somagent_outbound_requests_total{target="policy-engine",outcome="transient"} 5');
+    expect(text).toContain('somagent_audit_publishes_total{outcome="logged"} 1');
+    expect(text).toContain("process_cpu_user_seconds_total");
+  });
 });
