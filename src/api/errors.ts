@@ -11,15 +11,22 @@ import { SessionNotFoundError, TemporalDeadlineError, TemporalUnavailableError }
 import type { Logger } from "../shared/logger.js";
 
 /**
- * HTTP statuses that refine the google.rpc mapping for a few REST failures.
- * A WeakMap, not subclasses: ConnectError's `instanceof` matches any
- * ConnectError, so subclasses cannot be told apart.
+ * A `ConnectError` that REST answers with another HTTP status than the
+ * google.rpc mapping gives its code, and any headers that status needs (like
+ * grpc-gateway's `HTTPStatusError`). Over gRPC and Connect only `error` counts.
  */
-const httpStatusOverrides = new WeakMap<ConnectError, number>();
-
-function withHttpStatus(error: ConnectError, status: number): ConnectError {
-  httpStatusOverrides.set(error, status);
-  return error;
+export class HttpStatusError extends Error {
+  constructor(
+    /** The HTTP status to answer with. */
+    readonly status: number,
+    /** The error as every protocol sees it: its code and message make the body. */
+    readonly error: ConnectError,
+    /** Headers the status calls for, e.g. `Allow` with 405. */
+    readonly headers: Readonly<Record<string, string>> = {},
+  ) {
+    super(error.message, { cause: error });
+    this.name = "HttpStatusError";
+  }
 }
 
 /** The server is draining for shutdown and takes no new calls (UNAVAILABLE, 503). */
@@ -28,19 +35,19 @@ export function shuttingDownError(): ConnectError {
 }
 
 /** A request body over the size limit: RESOURCE_EXHAUSTED, HTTP 413. */
-export function requestTooLargeError(limitBytes: number): ConnectError {
-  return withHttpStatus(new ConnectError(`request body exceeds the limit of ${limitBytes} bytes`, Code.ResourceExhausted), 413);
+export function requestTooLargeError(limitBytes: number): HttpStatusError {
+  return new HttpStatusError(413, new ConnectError(`request body exceeds the limit of ${limitBytes} bytes`, Code.ResourceExhausted));
 }
 
 /** A body whose content type the endpoint does not read: INVALID_ARGUMENT, HTTP 415. */
-export function unsupportedMediaTypeError(contentType: string): ConnectError {
+export function unsupportedMediaTypeError(contentType: string): HttpStatusError {
   const shown = JSON.stringify(contentType || "(none)");
-  return withHttpStatus(new ConnectError(`content type ${shown} is not supported: send application/json`, Code.InvalidArgument), 415);
+  return new HttpStatusError(415, new ConnectError(`content type ${shown} is not supported: send application/json`, Code.InvalidArgument));
 }
 
-/** A path served by REST, but not for this HTTP method: UNIMPLEMENTED, HTTP 405. */
-export function methodNotAllowedError(method: string, path: string): ConnectError {
-  return withHttpStatus(new ConnectError(`method ${method} is not allowed on ${path}`, Code.Unimplemented), 405);
+/** A path served by REST, but not for this HTTP method: UNIMPLEMENTED, HTTP 405 with `Allow` listing the methods it serves. */
+export function methodNotAllowedError(method: string, path: string, allowed: readonly string[]): HttpStatusError {
+  return new HttpStatusError(405, new ConnectError(`method ${method} is not allowed on ${path}`, Code.Unimplemented), { allow: allowed.join(", ") });
 }
 
 /**
@@ -81,9 +88,10 @@ const HTTP_STATUS: Record<Code, number> = {
   [Code.Unauthenticated]: 401,
 };
 
-/** The HTTP status of an error, per the google.rpc mapping (refined to 405, 413 or 415 for the errors built here). */
-export function httpStatusOf(error: ConnectError): number {
-  return httpStatusOverrides.get(error) ?? HTTP_STATUS[error.code] ?? 500;
+/** The HTTP status of an error: its own for an {@link HttpStatusError}, else the google.rpc mapping of its code. */
+export function httpStatusOf(error: ConnectError | HttpStatusError): number {
+  if (error instanceof HttpStatusError) return error.status;
+  return HTTP_STATUS[error.code] ?? 500;
 }
 
 /** The canonical name of a code, e.g. `INVALID_ARGUMENT`. */

@@ -1,8 +1,14 @@
-/** The API's plain HTTP answers: JSON bodies and google.rpc.Status errors. */
+/**
+ * The API's plain HTTP answers: JSON bodies (the shared kernel's writer) and
+ * google.rpc.Status errors.
+ */
 import type { ConnectError } from "@connectrpc/connect";
 import type { IncomingMessage, OutgoingHttpHeaders } from "node:http";
 import type { Http2ServerRequest } from "node:http2";
-import { httpStatusOf, statusJson } from "./errors.js";
+import { writeJson } from "../shared/http/reply.js";
+import { HttpStatusError, httpStatusOf, statusJson } from "./errors.js";
+
+export { writeJson };
 
 /** A request from the HTTP/1.1 or the HTTP/2 server. */
 export type HttpRequest = IncomingMessage | Http2ServerRequest;
@@ -18,21 +24,16 @@ export interface HttpResponse {
   once(event: "close", listener: () => void): unknown;
 }
 
-/** Writes a JSON response. */
-export function writeJson(res: HttpResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
-  const text = JSON.stringify(body);
-  res.writeHead(status, { ...headers, "content-type": "application/json; charset=utf-8", "content-length": String(Buffer.byteLength(text)) });
-  res.end(text);
-}
-
 /**
  * Writes `error` as google.rpc.Status JSON with the status the error mapper
- * gives (or `status`); ends the response when headers were already sent.
+ * gives (or `status`), and the headers of an {@link HttpStatusError}; ends the
+ * response when headers were already sent.
  */
-export function writeError(res: HttpResponse, error: ConnectError, status = httpStatusOf(error)): void {
+export function writeError(res: HttpResponse, error: ConnectError | HttpStatusError, status = httpStatusOf(error)): void {
   if (res.headersSent) {
     res.end();
     return;
   }
-  writeJson(res, status, statusJson(error));
+  if (error instanceof HttpStatusError) writeJson(res, status, statusJson(error.error), { ...error.headers });
+  else writeJson(res, status, statusJson(error));
 }

@@ -7,11 +7,10 @@ import { create, type DescMessage, type MessageShape } from "@bufbuild/protobuf"
 import { createValidator, type Violation } from "@bufbuild/protovalidate";
 import { pathToString } from "@bufbuild/protobuf/reflect";
 import { Code, ConnectError, createContextKey, type Interceptor } from "@connectrpc/connect";
-import { SpanKind, SpanStatusCode, type Tracer } from "@opentelemetry/api";
 import { BadRequest_FieldViolationSchema, BadRequestSchema } from "../../gen/google/rpc/error_details_pb.js";
-import { codeName, toConnectError } from "./errors.js";
+import { toConnectError } from "./errors.js";
 import type { Logger } from "../shared/logger.js";
-import { requestDuration, requestsTotal, streamsInFlight } from "./metrics.js";
+import type { CallObserver } from "./observation.js";
 
 /** The wire protocol of a call: `connect`, `grpc`, `grpc-web` or `rest`. */
 export const PROTOCOL = createContextKey<string>("connect", { description: "wire protocol" });
@@ -24,42 +23,25 @@ export function protocolOf(contentType: string | undefined): string {
 }
 
 /**
- * Measures each call (counter by code, latency, open streams), writes one
- * JSON log line when it ends and wraps it in a server span. Outermost, so it
- * sees the final code.
+ * Observes each call through `observer` (counter by code, latency, open
+ * streams, one log line, a server span). Outermost, so it sees the final code.
  */
-export function createObserveInterceptor(logger: Logger, tracer: Tracer): Interceptor {
+export function createObserveInterceptor(observer: CallObserver): Interceptor {
   return (next) => async (req) => {
-    const protocol = req.contextValues.get(PROTOCOL);
-    const method = `${req.service.typeName}/${req.method.name}`;
-    const started = performance.now();
-    const span = tracer.startSpan(method, {
-      kind: SpanKind.SERVER,
-      attributes: { "rpc.system": protocol === "rest" ? "http" : protocol, "rpc.service": req.service.typeName, "rpc.method": req.method.name },
-    });
-    const finish = (error?: ConnectError) => {
-      const code = error ? codeName(error.code) : "OK";
-      const durationMs = performance.now() - started;
-      requestsTotal.inc({ method, protocol, code });
-      requestDuration.observe({ method, protocol }, durationMs / 1000);
-      span.setAttribute("rpc.grpc.status_code", error?.code ?? 0);
-      if (error) span.setStatus({ code: SpanStatusCode.ERROR, message: error.rawMessage });
-      span.end();
-      logger.info("rpc", { method, protocol, code, durationMs: Math.round(durationMs * 10) / 10, ...(error ? { error: error.rawMessage } : {}) });
-    };
+    const call = observer.begin(req.method, req.contextValues.get(PROTOCOL));
     let response;
     try {
       response = await next(req);
     } catch (error) {
-      finish(ConnectError.from(error));
+      call.finish(ConnectError.from(error));
       throw error;
     }
     if (!response.stream) {
-      finish();
+      call.finish();
       return response;
     }
     const messages = response.message;
-    streamsInFlight.inc({ method, protocol });
+    call.streamOpened();
     return {
       ...response,
       message: (async function* () {
@@ -70,8 +52,7 @@ export function createObserveInterceptor(logger: Logger, tracer: Tracer): Interc
           failure = ConnectError.from(error);
           throw error;
         } finally {
-          streamsInFlight.dec({ method, protocol });
-          finish(failure);
+          call.finish(failure);
         }
       })(),
     };

@@ -7,6 +7,7 @@ import { createTemporalConnection } from "../temporal/connection.js";
 import { createTemporalSessionPort } from "../temporal/session-port.js";
 import { createTelemetry } from "../shared/telemetry.js";
 import { createLogger } from "../shared/logger.js";
+import { createMetricsRegistry } from "../shared/metrics.js";
 import { createServer } from "./server.js";
 
 const logger = createLogger("somagent-orchestrator-api");
@@ -15,8 +16,10 @@ async function main(): Promise<void> {
   const config = loadApiConfig();
   const telemetry = createTelemetry(config.telemetry);
   const temporal = createTemporalConnection(config.temporal);
+  const registry = createMetricsRegistry();
   const server = createServer({
-    sessions: createTemporalSessionPort(temporal),
+    sessions: createTemporalSessionPort(temporal, registry),
+    registry,
     corsAllowedOrigins: config.corsAllowedOrigins,
     shutdownGraceMs: config.shutdownGraceMs,
     logger,

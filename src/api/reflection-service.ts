@@ -5,7 +5,7 @@
  */
 import { toBinary, type DescFile, type DescMessage, type DescService } from "@bufbuild/protobuf";
 import { FileDescriptorProtoSchema } from "@bufbuild/protobuf/wkt";
-import type { ServiceImpl } from "@connectrpc/connect";
+import { Code, type ServiceImpl } from "@connectrpc/connect";
 import * as v1 from "../../gen/grpc/reflection/v1/reflection_pb.js";
 import * as v1alpha from "../../gen/grpc/reflection/v1alpha/reflection_pb.js";
 
@@ -18,9 +18,6 @@ type ReflectionAnswer =
   | { case: "allExtensionNumbersResponse"; value: { baseTypeName: string; extensionNumber: number[] } }
   | { case: "listServicesResponse"; value: { service: { name: string }[] } }
   | { case: "errorResponse"; value: { errorCode: number; errorMessage: string } };
-
-const GRPC_NOT_FOUND = 5;
-const GRPC_INVALID_ARGUMENT = 3;
 
 /** The descriptors reflection answers from: the served services, their files and every dependency. */
 interface DescriptorIndex {
@@ -79,7 +76,7 @@ function answer(index: DescriptorIndex, request: ReflectionRequest): ReflectionA
   const files = (file: DescFile | undefined, what: string): ReflectionAnswer =>
     file
       ? { case: "fileDescriptorResponse", value: { fileDescriptorProto: withDependencies(file) } }
-      : { case: "errorResponse", value: { errorCode: GRPC_NOT_FOUND, errorMessage: `${what} not found` } };
+      : { case: "errorResponse", value: { errorCode: Code.NotFound, errorMessage: `${what} not found` } };
   const message = request.messageRequest;
   switch (message.case) {
     case "listServices":
@@ -95,12 +92,12 @@ function answer(index: DescriptorIndex, request: ReflectionRequest): ReflectionA
     case "allExtensionNumbersOfType": {
       const numbers = index.extensions.get(message.value);
       if (!numbers && !index.symbols.has(message.value)) {
-        return { case: "errorResponse", value: { errorCode: GRPC_NOT_FOUND, errorMessage: `type ${message.value} not found` } };
+        return { case: "errorResponse", value: { errorCode: Code.NotFound, errorMessage: `type ${message.value} not found` } };
       }
       return { case: "allExtensionNumbersResponse", value: { baseTypeName: message.value, extensionNumber: [...(numbers?.keys() ?? [])] } };
     }
     default:
-      return { case: "errorResponse", value: { errorCode: GRPC_INVALID_ARGUMENT, errorMessage: "empty reflection request" } };
+      return { case: "errorResponse", value: { errorCode: Code.InvalidArgument, errorMessage: "empty reflection request" } };
   }
 }
 

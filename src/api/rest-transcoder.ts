@@ -28,15 +28,17 @@ import {
   type Interceptor,
   type MethodImplSpec,
 } from "@connectrpc/connect";
+// Risk: connect-es internals (/protocol, no semver promise), pinned at 2.2.0; a signature change breaks every REST call (rest.test.ts fails).
 import { createAsyncIterable, invokeUnaryImplementation, transformInvokeImplementation } from "@connectrpc/connect/protocol";
 import { http } from "../../gen/google/api/annotations_pb.js";
 import type { HttpRule } from "../../gen/google/api/http_pb.js";
 import { sse_event_id, sse_last_event_id } from "../../gen/somagent/orchestrator/v1/sse_options_pb.js";
-import { codeName, methodNotAllowedError, requestTooLargeError, statusJson, toConnectError, unsupportedMediaTypeError } from "./errors.js";
+import { HttpStatusError, methodNotAllowedError, requestTooLargeError, statusJson, toConnectError, unsupportedMediaTypeError } from "./errors.js";
 import { writeError, writeJson, type HttpRequest, type HttpResponse } from "./http-responses.js";
 import { PROTOCOL } from "./interceptors.js";
 import type { Logger } from "../shared/logger.js";
-import { requestsTotal } from "./metrics.js";
+import type { CallObserver } from "./observation.js";
+import { decodePathValue, matchPathTemplate, parsePathTemplate, type PathTemplate } from "./path-template.js";
 import type { ServiceRegistration } from "./services.js";
 
 /** How the transcoder is wired. */
@@ -44,6 +46,8 @@ export interface RestTranscoderOptions {
   services: readonly ServiceRegistration[];
   /** The same interceptors the Connect router uses. */
   interceptors: Interceptor[];
+  /** The observe interceptor's observer: requests refused while binding, before the interceptors, are observed through it. */
+  observer: CallObserver;
   maxBodyBytes: number;
   logger: Logger;
   /** Interval of SSE keep-alive comments. */
@@ -59,11 +63,11 @@ export interface RestTranscoder {
 }
 
 interface Route {
-  verb: string;
-  template: string;
-  pattern: RegExp;
-  /** Field paths bound by the template's variables, in capture order. */
-  variables: string[];
+  /** The HTTP method. */
+  httpMethod: string;
+  path: PathTemplate;
+  /** Proto-name paths of the fields the template and a field body bind: never query parameters. */
+  boundFields: string[];
   /** `*`, a field path, or "" for no body. */
   body: string;
   responseBody: string;
@@ -90,35 +94,39 @@ export function createRestTranscoder(options: RestTranscoderOptions): RestTransc
       return [rule, ...rule.additionalBindings].filter((r) => r.pattern.case !== undefined).map((r) => compileRoute(r, methodSpec));
     });
   });
-  // Templates with a `:verb` first, so `/x/{id}:watch` is not taken as `/x/{id}`.
-  routes.sort((a, b) => Number(b.template.includes(":")) - Number(a.template.includes(":")));
 
   const handle = (req: HttpRequest, res: HttpResponse, url: URL): boolean => {
-    const matching = routes.filter((route) => route.pattern.test(url.pathname));
-    if (matching.length === 0) return false;
-    const route = matching.find((r) => r.verb === req.method);
-    if (!route) {
-      writeError(res, methodNotAllowedError(req.method ?? "", url.pathname));
+    const matches = routes.flatMap((route) => {
+      const values = matchPathTemplate(route.path, url.pathname);
+      return values ? [{ route, values }] : [];
+    });
+    if (matches.length === 0) return false;
+    const served = matches.filter((m) => m.route.httpMethod === req.method);
+    if (served.length === 0) {
+      const allowed = [...new Set(matches.map((m) => m.route.httpMethod))].sort();
+      writeError(res, methodNotAllowedError(req.method ?? "", url.pathname, allowed));
       return true;
     }
-    void serve(route, url, req, res).catch((error: unknown) => {
+    const match = mostSpecific(served);
+    void serve(match.route, match.values, url, req, res).catch((error: unknown) => {
       writeError(res, toConnectError(error, options.logger));
     });
     return true;
   };
 
-  async function serve(route: Route, url: URL, req: HttpRequest, res: HttpResponse): Promise<void> {
+  async function serve(route: Route, pathValues: Map<string, string>, url: URL, req: HttpRequest, res: HttpResponse): Promise<void> {
     const { method } = route.spec;
-    const methodName = `${method.parent.typeName}/${method.name}`;
+    const startedAt = performance.now();
     let input;
     try {
-      input = fromJson(method.input, await bindRequest(route, url, req, options.maxBodyBytes), JSON_READ);
+      input = fromJson(method.input, await bindRequest(route, pathValues, url, req, options.maxBodyBytes), JSON_READ);
     } catch (error) {
       const rejected =
-        error instanceof ConnectError ? error : new ConnectError(error instanceof Error ? error.message : String(error), Code.InvalidArgument);
-      // Never reached the interceptors: count and log the rejection here.
-      requestsTotal.inc({ method: methodName, protocol: "rest", code: codeName(rejected.code) });
-      options.logger.info("rpc", { method: methodName, protocol: "rest", code: codeName(rejected.code), error: rejected.rawMessage });
+        error instanceof ConnectError || error instanceof HttpStatusError
+          ? error
+          : new ConnectError(error instanceof Error ? error.message : String(error), Code.InvalidArgument);
+      // Never reached the interceptors: observed here the way the observe interceptor would.
+      options.observer.begin(method, "rest", startedAt).finish(rejected instanceof HttpStatusError ? rejected.error : rejected);
       writeError(res, rejected);
       return;
     }
@@ -194,33 +202,36 @@ export function createRestTranscoder(options: RestTranscoderOptions): RestTransc
     }
   }
 
-  return { routes: routes.map((r) => `${r.verb} ${r.template}`), handle };
+  return { routes: routes.map((r) => `${r.httpMethod} ${r.path.text}`), handle };
+}
+
+/**
+ * Of the routes matching a path for one method, the one to serve: a template
+ * that names the request's `:verb` binds it explicitly and wins over one that
+ * would take it into a variable (`/v1/sessions/{id}:watch` over
+ * `/v1/sessions/{id}`); then more literal segments win. Ties keep declaration
+ * order, as in the proto.
+ */
+function mostSpecific<M extends { route: Route }>(matches: M[]): M {
+  const namesVerb = (m: M) => Number(m.route.path.verb !== "");
+  const literals = (m: M) => m.route.path.segments.filter((s) => s.kind === "literal").length;
+  // Array.prototype.sort is stable: ties stay in declaration order.
+  return [...matches].sort((a, b) => namesVerb(b) - namesVerb(a) || literals(b) - literals(a))[0] as M;
 }
 
 function compileRoute(rule: HttpRule, spec: MethodImplSpec): Route {
   const { method } = spec;
   const pattern = rule.pattern;
   if (pattern.case === undefined) throw new Error(`${method.name}: empty google.api.http rule`);
-  const verb = pattern.case === "custom" ? pattern.value.kind : pattern.case.toUpperCase();
-  const template = pattern.case === "custom" ? pattern.value.path : pattern.value;
-  const variables: string[] = [];
-  let source = "";
-  for (const token of template.matchAll(/\{([A-Za-z_][\w.]*)(?:=([^}]*))?\}|\*\*|\*|[^{*]+/g)) {
-    if (token[1] !== undefined) {
-      fieldAt(method.input, token[1], `${method.name}: template ${template}`);
-      variables.push(token[1]);
-      source += `(${segmentsPattern(token[2] ?? "*")})`;
-    } else {
-      source += segmentsPattern(token[0]);
-    }
-  }
-  if (rule.body !== "" && rule.body !== "*") fieldAt(method.input, rule.body, `${method.name}: body`);
+  const httpMethod = pattern.case === "custom" ? pattern.value.kind : pattern.case.toUpperCase();
+  const path = parsePathTemplate(pattern.case === "custom" ? pattern.value.path : pattern.value);
+  const boundFields = path.variables.map((v) => protoPath(method.input, v.fieldPath, `${method.name}: template ${path.text}`));
+  if (rule.body !== "" && rule.body !== "*") boundFields.push(protoPath(method.input, rule.body, `${method.name}: body`));
   const fields = (message: DescMessage, option: typeof sse_event_id) => message.fields.find((f) => getOption(f, option));
   return {
-    verb,
-    template,
-    pattern: new RegExp(`^${source}$`),
-    variables,
+    httpMethod,
+    path,
+    boundFields,
     body: rule.body,
     responseBody: rule.responseBody,
     spec,
@@ -229,29 +240,42 @@ function compileRoute(rule: HttpRule, spec: MethodImplSpec): Route {
   };
 }
 
-/** `*` is one segment, `**` any number of them; everything else is literal. */
-function segmentsPattern(text: string): string {
-  return text
-    .split("/")
-    .map((segment) => (segment === "**" ? ".+" : segment === "*" ? "[^/]+" : segment.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")))
-    .join("/");
-}
-
-/** The field at a dotted path (proto or JSON names); throws naming `where` when absent. */
-function fieldAt(message: DescMessage, path: string, where: string): DescField {
+/** The fields along a dotted path (proto or JSON names); throws INVALID_ARGUMENT naming `where` when one is absent. */
+function fieldsAt(message: DescMessage, path: string, where: string): DescField[] {
   let current: DescMessage | undefined = message;
-  let field: DescField | undefined;
+  const fields: DescField[] = [];
   for (const name of path.split(".")) {
-    field = current?.fields.find((f) => f.name === name || f.jsonName === name);
+    const field: DescField | undefined = current?.fields.find((f) => f.name === name || f.jsonName === name);
     if (!field) throw new ConnectError(`${where}: unknown field "${path}"`, Code.InvalidArgument);
+    fields.push(field);
     current = field.fieldKind === "message" ? field.message : undefined;
   }
-  if (!field) throw new ConnectError(`${where}: empty field path`, Code.InvalidArgument);
-  return field;
+  return fields;
 }
 
-/** Builds the request's proto JSON from body, path variables, query and Last-Event-ID. */
-async function bindRequest(route: Route, url: URL, req: HttpRequest, maxBodyBytes: number): Promise<JsonObject> {
+/** The field at a dotted path; throws like {@link fieldsAt}. */
+function fieldAt(message: DescMessage, path: string, where: string): DescField {
+  return fieldsAt(message, path, where).at(-1) as DescField;
+}
+
+/** A dotted path spelled with proto names, whichever names it was written with; throws like {@link fieldsAt}. */
+function protoPath(message: DescMessage, path: string, where: string): string {
+  return fieldsAt(message, path, where)
+    .map((f) => f.name)
+    .join(".");
+}
+
+/** True when one field path is the other or contains it (`a` and `a.b`). */
+function overlaps(a: string, b: string): boolean {
+  return a === b || a.startsWith(`${b}.`) || b.startsWith(`${a}.`);
+}
+
+/**
+ * Builds the request's proto JSON from body, path variables, query and
+ * Last-Event-ID. A query parameter naming a field the path or a field body
+ * binds is INVALID_ARGUMENT: per HttpRule such a field is not a query parameter.
+ */
+async function bindRequest(route: Route, pathValues: Map<string, string>, url: URL, req: HttpRequest, maxBodyBytes: number): Promise<JsonObject> {
   const { method } = route.spec;
   let json: JsonObject = {};
   const raw = await readBody(req, maxBodyBytes);
@@ -270,24 +294,35 @@ async function bindRequest(route: Route, url: URL, req: HttpRequest, maxBodyByte
       setPath(json, route.body, body);
     }
   } else if (raw.length > 0) {
-    throw new ConnectError(`${route.verb} ${route.template} takes no request body`, Code.InvalidArgument);
+    throw new ConnectError(`${route.httpMethod} ${route.path.text} takes no request body`, Code.InvalidArgument);
   }
-  const captures = route.pattern.exec(url.pathname) ?? [];
-  route.variables.forEach((path, i) => {
-    const value = (captures[i + 1] ?? "").split("/").map(decodeURIComponent).join("/");
-    setPath(json, path, scalarJson(fieldAt(method.input, path, "path"), value));
+  route.path.variables.forEach((variable, i) => {
+    const field = route.boundFields[i] as string;
+    let value: string;
+    try {
+      value = decodePathValue(pathValues.get(variable.fieldPath) ?? "", variable.multiSegment);
+    } catch {
+      throw new ConnectError(`${field}: the path segment is not valid percent-encoding`, Code.InvalidArgument);
+    }
+    setPath(json, field, scalarJson(fieldAt(method.input, field, "path"), value));
   });
   for (const [key, value] of url.searchParams) {
     if (route.body === "*") {
       throw new ConnectError(`query parameter "${key}" is not accepted: the body carries the whole request`, Code.InvalidArgument);
     }
-    const field = fieldAt(method.input, key, "query parameter");
+    const path = protoPath(method.input, key, "query parameter");
+    const bound = route.boundFields.findIndex((b) => overlaps(path, b));
+    if (bound >= 0) {
+      const by = bound < route.path.variables.length ? "path" : "body";
+      throw new ConnectError(`query parameter "${key}" is not accepted: field ${route.boundFields[bound]} is bound by the ${by}`, Code.InvalidArgument);
+    }
+    const field = fieldAt(method.input, path, "query parameter");
     const converted = scalarJson(field, value);
     if (field.fieldKind === "list") {
-      const existing = getPath(json, key);
-      setPath(json, key, [...(Array.isArray(existing) ? existing : []), converted]);
+      const existing = getPath(json, path);
+      setPath(json, path, [...(Array.isArray(existing) ? existing : []), converted]);
     } else {
-      setPath(json, key, converted);
+      setPath(json, path, converted);
     }
   }
   const lastEventId = req.headers["last-event-id"];

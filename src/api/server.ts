@@ -7,20 +7,25 @@
 import http from "node:http";
 import http2 from "node:http2";
 import net, { type AddressInfo } from "node:net";
-import { Code, ConnectError, cors, createContextValues } from "@connectrpc/connect";
+import { Code, ConnectError, createContextValues } from "@connectrpc/connect";
 import { connectNodeAdapter } from "@connectrpc/connect-node";
 import { trace, type Tracer } from "@opentelemetry/api";
 import { Health } from "../../gen/grpc/health/v1/health_pb.js";
 import { ServerReflection as ReflectionV1 } from "../../gen/grpc/reflection/v1/reflection_pb.js";
 import { ServerReflection as ReflectionV1alpha } from "../../gen/grpc/reflection/v1alpha/reflection_pb.js";
 import { SessionService } from "../../gen/somagent/orchestrator/v1/session_pb.js";
-import type { SessionPort } from "../temporal/session-port.js";
-import { shuttingDownError, toConnectError } from "./errors.js";
-import { createHealthService } from "./health-service.js";
-import { writeError, writeJson, type HttpRequest, type HttpResponse } from "./http-responses.js";
-import { PROTOCOL, createErrorInterceptor, createObserveInterceptor, createValidationInterceptor, protocolOf } from "./interceptors.js";
+import { writeReply } from "../shared/http/reply.js";
+import { healthRoute, metricsRoute, type SideRoute } from "../shared/http/side-routes.js";
 import { createLogger, type Logger } from "../shared/logger.js";
-import { METRICS_CONTENT_TYPE, metricsText } from "./metrics.js";
+import type { Registry } from "../shared/metrics.js";
+import type { SessionPort } from "../temporal/session-port.js";
+import { createCors } from "./cors.js";
+import { shuttingDownError, statusJson, toConnectError } from "./errors.js";
+import { createHealthService } from "./health-service.js";
+import { writeError, type HttpRequest, type HttpResponse } from "./http-responses.js";
+import { PROTOCOL, createErrorInterceptor, createObserveInterceptor, createValidationInterceptor, protocolOf } from "./interceptors.js";
+import { createApiMetrics } from "./metrics.js";
+import { createCallObserver } from "./observation.js";
 import { createReadiness, type Readiness } from "./readiness.js";
 import { createReflectionServices } from "./reflection-service.js";
 import { parseRequestTarget } from "./request-target.js";
@@ -31,6 +36,8 @@ import { registration } from "./services.js";
 /** What the server needs from outside. */
 export interface ApiServerDeps {
   sessions: SessionPort;
+  /** Where the API's metrics are registered and what `/metrics` serves; one server per registry. */
+  registry: Registry;
   /** Origins allowed to call from browsers; `*` allows any. */
   corsAllowedOrigins: readonly string[];
   /** Time in-flight calls get to finish on shutdown. */
@@ -65,11 +72,11 @@ export interface ApiServer {
 const DEFAULT_MAX_BODY_BYTES = 256 * 1024;
 /** The first bytes of every HTTP/2 connection with prior knowledge (RFC 9113 §3.4). */
 const H2_PREFACE = Buffer.from("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n");
-const CORS_ALLOWED_HEADERS = [...cors.allowedHeaders, "Authorization", "Last-Event-ID"].join(", ");
-const CORS_ALLOWED_METHODS = [...new Set([...cors.allowedMethods, "GET", "POST"])].join(", ");
-const CORS_EXPOSED_HEADERS = cors.exposedHeaders.join(", ");
 
-/** Builds the server; throws at start-up when a REST annotation is malformed. */
+/**
+ * Builds the server; throws at start-up when a REST annotation is malformed
+ * or `deps.registry` already holds the API's metrics.
+ */
 export function createServer(deps: ApiServerDeps): ApiServer {
   const logger = deps.logger ?? createLogger("somagent-orchestrator-api");
   const tracer = deps.tracer ?? trace.getTracer("somagent-orchestrator-api");
@@ -80,7 +87,8 @@ export function createServer(deps: ApiServerDeps): ApiServer {
   );
   // Aborted on shutdown to end open streams; unary calls are not cancelled, they finish.
   const drainController = new AbortController();
-  const interceptors = [createObserveInterceptor(logger, tracer), createErrorInterceptor(logger), createValidationInterceptor()];
+  const observer = createCallObserver({ metrics: createApiMetrics(deps.registry), logger, tracer });
+  const interceptors = [createObserveInterceptor(observer), createErrorInterceptor(logger), createValidationInterceptor()];
 
   const served = [SessionService, Health, ReflectionV1, ReflectionV1alpha];
   const reflection = createReflectionServices(served);
@@ -94,6 +102,7 @@ export function createServer(deps: ApiServerDeps): ApiServer {
   const transcoder = createRestTranscoder({
     services,
     interceptors,
+    observer,
     maxBodyBytes,
     logger,
     heartbeatMs: deps.sseHeartbeatMs,
@@ -110,31 +119,21 @@ export function createServer(deps: ApiServerDeps): ApiServer {
       writeError(res as HttpResponse, new ConnectError(`no route for ${req.method} ${req.url}`, Code.NotFound)),
   });
 
-  const allowAnyOrigin = deps.corsAllowedOrigins.includes("*");
-  const allowedOrigins = new Set(deps.corsAllowedOrigins);
-
-  /** Adds CORS headers; answers preflights. Returns true when the request was answered. */
-  function applyCors(req: HttpRequest, res: HttpResponse): boolean {
-    const origin = req.headers.origin;
-    if (typeof origin !== "string") return false;
-    const allowed = allowAnyOrigin || allowedOrigins.has(origin);
-    const preflight = req.method === "OPTIONS" && req.headers["access-control-request-method"] !== undefined;
-    if (!allowed) {
-      if (preflight) writeError(res, new ConnectError(`origin ${origin} is not allowed`, Code.PermissionDenied));
-      return preflight;
-    }
-    res.setHeader("access-control-allow-origin", origin);
-    res.setHeader("vary", "Origin");
-    res.setHeader("access-control-expose-headers", CORS_EXPOSED_HEADERS);
-    if (!preflight) return false;
-    res.writeHead(204, {
-      "access-control-allow-methods": CORS_ALLOWED_METHODS,
-      "access-control-allow-headers": CORS_ALLOWED_HEADERS,
-      "access-control-max-age": "7200",
-    });
-    res.end();
-    return true;
-  }
+  const applyCors = createCors(deps.corsAllowedOrigins);
+  /** `GET` routes answered before any protocol, also while shutting down. */
+  const sideRoutes = new Map(
+    [
+      healthRoute(),
+      {
+        path: "/ready",
+        answer: () => {
+          const body = { ready: readiness.isReady(), temporal: readiness.temporalReachable() ? "reachable" : "unreachable", shuttingDown: readiness.shuttingDown() };
+          return { status: body.ready ? 200 : 503, json: body };
+        },
+      } satisfies SideRoute,
+      metricsRoute(deps.registry),
+    ].map((route) => [route.path, route]),
+  );
 
   let inFlight = 0;
   let drained: (() => void) | undefined;
@@ -157,24 +156,14 @@ export function createServer(deps: ApiServerDeps): ApiServer {
   function route(req: HttpRequest, res: HttpResponse): void {
     const url = parseRequestTarget(req);
     if (applyCors(req, res)) return;
-    const path = url.pathname;
-    if (req.method === "GET" && path === "/health") {
-      writeJson(res, 200, { status: "ok" });
-      return;
-    }
-    if (req.method === "GET" && path === "/ready") {
-      const body = { ready: readiness.isReady(), temporal: readiness.temporalReachable() ? "reachable" : "unreachable", shuttingDown: readiness.shuttingDown() };
-      writeJson(res, body.ready ? 200 : 503, body);
-      return;
-    }
-    if (req.method === "GET" && path === "/metrics") {
-      metricsText().then(
-        (text) => {
-          res.writeHead(200, { "content-type": METRICS_CONTENT_TYPE });
-          res.end(text);
-        },
-        () => writeError(res, new ConnectError("metrics unavailable", Code.Internal)),
-      );
+    const side = req.method === "GET" ? sideRoutes.get(url.pathname) : undefined;
+    if (side) {
+      Promise.resolve()
+        .then(() => side.answer())
+        .then(
+          (reply) => writeReply(res, reply),
+          (error: unknown) => writeError(res, toConnectError(error, logger)),
+        );
       return;
     }
     if (readiness.shuttingDown()) {
@@ -195,6 +184,7 @@ export function createServer(deps: ApiServerDeps): ApiServer {
     session.once("close", () => h2Sessions.delete(session));
   });
   for (const server of [h1, h2]) server.on("error", (error) => logger.error("http server error", { error: String(error) }));
+  h1.on("clientError", answerClientError);
 
   const sockets = new Set<net.Socket>();
   const h1Sockets = new Set<net.Socket>();
@@ -281,4 +271,28 @@ function closeIfBodyUnread(req: http.IncomingMessage, res: http.ServerResponse):
     if (!req.complete && !res.headersSent) res.setHeader("connection", "close");
     return writeHead(...args);
   }) as typeof res.writeHead;
+}
+
+/** HTTP/1.1 statuses for the parser's refusals that are not a plain 400. */
+const CLIENT_ERROR_STATUS: Record<string, [number, string]> = {
+  HPE_HEADER_OVERFLOW: [431, "Request Header Fields Too Large"],
+  ERR_HTTP_REQUEST_TIMEOUT: [408, "Request Timeout"],
+};
+
+/**
+ * A request Node's HTTP/1.1 parser refused (malformed request line or
+ * header, oversized header block, timeout) gets the same google.rpc.Status
+ * JSON as every other error, then the connection is closed.
+ */
+function answerClientError(error: Error & { code?: string }, socket: net.Socket): void {
+  if (!socket.writable) {
+    socket.destroy();
+    return;
+  }
+  const [status, reason] = CLIENT_ERROR_STATUS[error.code ?? ""] ?? [400, "Bad Request"];
+  const code = status === 408 ? Code.DeadlineExceeded : status === 431 ? Code.ResourceExhausted : Code.InvalidArgument;
+  const body = JSON.stringify(statusJson(new ConnectError(`malformed HTTP/1.1 request (${error.code ?? "parse error"})`, code)));
+  socket.end(
+    `HTTP/1.1 ${status} ${reason}\r\nconnection: close\r\ncontent-type: application/json; charset=utf-8\r\ncontent-length: ${Buffer.byteLength(body)}\r\n\r\n${body}`,
+  );
 }

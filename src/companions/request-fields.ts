@@ -1,20 +1,10 @@
 /**
  * Parsing of untyped JSON (request bodies and the companions' data files) into
  * typed values. Every failure is a {@link FieldError} naming the field, which
- * the HTTP helper answers as 400 and the file loaders prefix with the path.
+ * the JSON service answers as 400 and the file loaders prefix with the path.
  */
 import { readFileSync } from "node:fs";
-
-/** A value that is missing or has the wrong type or form; `field` is its path, e.g. `rules[2].pattern`. */
-export class FieldError extends Error {
-  constructor(
-    readonly field: string,
-    problem: string,
-  ) {
-    super(`${field} ${problem}`);
-    this.name = "FieldError";
-  }
-}
+import { FieldError } from "../shared/http/errors.js";
 
 /** Whether `value` is a plain JSON object (not null, not an array). */
 function isRecord(value: unknown): value is Record<string, unknown> {

@@ -93,7 +93,7 @@ export function toSessionEvent(event: HistoryEvent, state: SessionEventState): W
       const result = sessionResult(firstPayload<unknown>(event.workflowExecutionCompletedEventAttributes?.result?.payloads));
       return create(WatchResponseSchema, {
         ...base,
-        event: { case: result.policy?.allowed === false ? "rejected" : "completed", value: result },
+        event: { case: isPolicyRejection(result) ? "rejected" : "completed", value: result },
       });
     }
     case EventType.EVENT_TYPE_WORKFLOW_EXECUTION_FAILED:
@@ -122,9 +122,17 @@ export function sessionResult(json: unknown): SessionResult {
   return fromJson(SessionResultSchema, (json ?? {}) as JsonValue, READ);
 }
 
+/**
+ * True when a completed session was rejected: the policy decided and said no.
+ * The one place this rule is written; a result without a decision is not a rejection.
+ */
+export function isPolicyRejection(result: SessionResult): boolean {
+  return result.policy?.allowed === false;
+}
+
 /** The status of a closed session, from its workflow's outcome. */
 export function closedStatus(result: SessionResult): SessionStatus {
-  return result.policy?.allowed === false ? SessionStatus.REJECTED : SessionStatus.COMPLETED;
+  return isPolicyRejection(result) ? SessionStatus.REJECTED : SessionStatus.COMPLETED;
 }
 
 /** The message of the innermost cause: the failure that started the chain. */

@@ -5,10 +5,11 @@
  */
 import { create } from "@bufbuild/protobuf";
 import { timestampFromMs } from "@bufbuild/protobuf/wkt";
+import { status as GrpcStatus } from "@grpc/grpc-js";
 import { WorkflowExecutionAlreadyStartedError, WorkflowNotFoundError, isGrpcServiceError } from "@temporalio/client";
 import type { Payload } from "@temporalio/common";
 import proto, { type temporal } from "@temporalio/proto";
-import { Counter, Histogram } from "prom-client";
+import { Counter, Histogram, type Registry } from "prom-client";
 import {
   GetResponseSchema,
   SessionStatus,
@@ -17,10 +18,10 @@ import {
   type StartResponse,
   type WatchResponse,
 } from "../../gen/somagent/orchestrator/v1/session_pb.js";
-import { SESSION_WORKFLOW_TYPE, type SessionInput } from "../workflows/contract.js";
+import { SESSION_WORKFLOW_ID_PREFIX, SESSION_WORKFLOW_TYPE, type SessionInput } from "../workflows/contract.js";
 import type { TemporalConnection } from "./connection.js";
 import { SessionNotFoundError, TemporalDeadlineError, TemporalUnavailableError } from "./errors.js";
-import { createSessionEventState, isTerminalEvent, toSessionEvent } from "./session-events.js";
+import { closedStatus, createSessionEventState, isTerminalEvent, toSessionEvent } from "./session-events.js";
 
 // @temporalio/proto is CommonJS without static named exports, so Node's ESM loader needs the default import.
 const { api } = proto.temporal;
@@ -50,29 +51,12 @@ export interface SessionPort {
   ping(timeoutMs: number): Promise<boolean>;
 }
 
-const calls = new Counter({
-  name: "somagent_temporal_calls_total",
-  help: "Calls from the API to Temporal, by operation and outcome (ok, not_found, unavailable, deadline, aborted, error).",
-  labelNames: ["operation", "outcome"] as const,
-});
-
-const callDuration = new Histogram({
-  name: "somagent_temporal_call_duration_seconds",
-  help: "Duration of calls from the API to Temporal, by operation (history long-polls excluded).",
-  labelNames: ["operation"] as const,
-  buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
-});
-
 /** Deadline of one unary Temporal call. */
 const CALL_TIMEOUT_MS = 10_000;
 /** Deadline of one history long-poll; Temporal answers empty after ~20 s without news. */
 const LONG_POLL_TIMEOUT_MS = 30_000;
 
 const CLOSE_EVENT = api.enums.v1.HistoryEventFilterType.HISTORY_EVENT_FILTER_TYPE_CLOSE_EVENT;
-const GRPC_NOT_FOUND = 5;
-const GRPC_UNAVAILABLE = 14;
-const GRPC_DEADLINE_EXCEEDED = 4;
-const GRPC_CANCELLED = 1;
 
 const STATUS_BY_EXECUTION: Record<string, SessionStatus> = {
   RUNNING: SessionStatus.RUNNING,
@@ -83,9 +67,26 @@ const STATUS_BY_EXECUTION: Record<string, SessionStatus> = {
   CONTINUED_AS_NEW: SessionStatus.RUNNING,
 };
 
-/** Implements {@link SessionPort} over the API's Temporal connection. */
-export function createTemporalSessionPort(temporalConnection: TemporalConnection): SessionPort {
+/**
+ * Implements {@link SessionPort} over the API's Temporal connection, measuring
+ * its calls on `registry`. Throws when the Temporal-call metrics are already
+ * registered there: one port per registry.
+ */
+export function createTemporalSessionPort(temporalConnection: TemporalConnection, registry: Registry): SessionPort {
   const { connection, client, codec, namespace, taskQueue } = temporalConnection;
+  const calls = new Counter({
+    name: "somagent_temporal_calls_total",
+    help: "Calls from the API to Temporal, by operation and outcome (ok, not_found, unavailable, deadline, aborted, error).",
+    labelNames: ["operation", "outcome"] as const,
+    registers: [registry],
+  });
+  const callDuration = new Histogram({
+    name: "somagent_temporal_call_duration_seconds",
+    help: "Duration of calls from the API to Temporal, by operation (history long-polls excluded).",
+    labelNames: ["operation"] as const,
+    buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+    registers: [registry],
+  });
 
   async function call<T>(operation: string, fn: () => Promise<T>, workflowId?: string, signal?: AbortSignal): Promise<T> {
     const stop = callDuration.startTimer({ operation });
@@ -109,12 +110,12 @@ export function createTemporalSessionPort(temporalConnection: TemporalConnection
     const code = grpcCode(error);
     let translated: Error;
     // A missing namespace is NOT_FOUND too, but it is a misconfiguration, not an unknown session.
-    const missingWorkflow = error instanceof WorkflowNotFoundError || (code === GRPC_NOT_FOUND && !/namespace/i.test(errorText(error)));
+    const missingWorkflow = error instanceof WorkflowNotFoundError || (code === GrpcStatus.NOT_FOUND && !/namespace/i.test(errorText(error)));
     if (workflowId !== undefined && missingWorkflow) {
       translated = new SessionNotFoundError(workflowId);
-    } else if (code === GRPC_UNAVAILABLE) {
+    } else if (code === GrpcStatus.UNAVAILABLE) {
       translated = new TemporalUnavailableError(operation, { cause: error });
-    } else if (code === GRPC_DEADLINE_EXCEEDED) {
+    } else if (code === GrpcStatus.DEADLINE_EXCEEDED) {
       translated = new TemporalDeadlineError(operation, { cause: error });
     } else {
       translated = error instanceof Error ? error : new Error(String(error));
@@ -154,7 +155,7 @@ export function createTemporalSessionPort(temporalConnection: TemporalConnection
 
   return {
     async start(input, signal) {
-      const workflowId = `session-${input.sessionId}`;
+      const workflowId = `${SESSION_WORKFLOW_ID_PREFIX}${input.sessionId}`;
       let runId: string;
       try {
         // A running session is returned by the conflict policy; a closed one is never started twice.
@@ -190,7 +191,7 @@ export function createTemporalSessionPort(temporalConnection: TemporalConnection
       if (description.status.name === "COMPLETED" || description.status.name === "FAILED") {
         const close = await readCloseEvent(workflowId, description.runId, signal);
         if (close?.event.case === "completed" || close?.event.case === "rejected") {
-          response.status = close.event.case === "completed" ? SessionStatus.COMPLETED : SessionStatus.REJECTED;
+          response.status = closedStatus(close.event.value);
           response.result = close.event.value;
         } else if (close?.event.case === "failed") {
           response.failure = close.event.value.reason;
@@ -216,9 +217,9 @@ export function createTemporalSessionPort(temporalConnection: TemporalConnection
             ),
           );
         } catch (error) {
-          if (signal.aborted || grpcCode(error) === GRPC_CANCELLED) return;
+          if (signal.aborted || grpcCode(error) === GrpcStatus.CANCELLED) return;
           // A long-poll that saw no news before our own deadline: ask again.
-          if (grpcCode(error) === GRPC_DEADLINE_EXCEEDED) continue;
+          if (grpcCode(error) === GrpcStatus.DEADLINE_EXCEEDED) continue;
           throw translate("watch", error, workflowId);
         }
         calls.inc({ operation: "watch", outcome: "ok" });

@@ -1,12 +1,12 @@
 /**
  * The session worker: one Temporal connection, the payload codec, the session
- * workflow and its activities, the audit producer, and a small HTTP server with
- * `/metrics` (prom-client) and `/health`. The entry point and tests both start it here.
+ * workflow and its activities, the audit producer, and a side server (the
+ * shared JSON service) with `/metrics` and `/health`. The entry point and
+ * tests both start it here.
  */
-import { createServer, type Server } from "node:http";
-import type { AddressInfo } from "node:net";
 import { NativeConnection, Worker } from "@temporalio/worker";
 import { createActivities, type ActivityDeps } from "../activities/index.js";
+import { createJsonService } from "../shared/http/json-service.js";
 import type { Logger } from "../shared/logger.js";
 import type { Registry } from "../shared/metrics.js";
 import type { AuditProducer } from "../clients/audit-producer.js";
@@ -28,7 +28,7 @@ export interface SessionWorkerOptions {
   /** Deployed once at start; completions deploy lazily too, so a failure here only warns. */
   slmDeployment: SlmDeployment;
   logger: Logger;
-  /** The registry `/metrics` shows, the one the clients measure on. */
+  /** What the side server's `/metrics` exposes, the registry the clients measure on; the entry point creates it. */
   registry: Registry;
   /**
    * Prebuilt workflow bundle (`WORKFLOW_BUNDLE_PATH` in production); unset, the workflow source is
@@ -77,18 +77,18 @@ export async function createSessionWorker(config: WorkerConfig, options: Session
       error: (error as Error).message,
     });
   });
-  const server = metricsServer(() => worker.getState() === "RUNNING", options.registry);
-  await new Promise<void>((resolve, reject) => {
-    server.once("error", reject);
-    server.listen(config.metricsPort, config.metricsHost, resolve);
+  const sideServer = createJsonService({
+    routes: [],
+    registry: options.registry,
+    healthy: () => worker.getState() === "RUNNING",
+    logger,
   });
-  const address = server.address() as AddressInfo;
-  const metricsUrl = new URL(`http://${address.family === "IPv6" ? `[${address.address}]` : address.address}:${address.port}/`);
+  const metricsUrl = await sideServer.listen(config.metricsPort, config.metricsHost);
   logger.info("worker started", { taskQueue: config.temporal.taskQueue, metrics: metricsUrl.href });
   const done = worker.run().finally(async () => {
     await audit.stop();
     await connection.close();
-    await new Promise<void>((resolve) => server.close(() => resolve()));
+    await sideServer.close();
     logger.info("worker stopped");
   });
   return {
@@ -99,28 +99,4 @@ export async function createSessionWorker(config: WorkerConfig, options: Session
       await done;
     },
   };
-}
-
-function metricsServer(healthy: () => boolean, register: Registry): Server {
-  return createServer((request, response) => {
-    if (request.url === "/health") {
-      const ok = healthy();
-      response.writeHead(ok ? 200 : 503, { "content-type": "application/json" });
-      response.end(JSON.stringify({ status: ok ? "ok" : "unavailable" }));
-      return;
-    }
-    if (request.url === "/metrics") {
-      register.metrics().then(
-        (text) => {
-          response.writeHead(200, { "content-type": register.contentType });
-          response.end(text);
-        },
-        () => {
-          response.writeHead(500).end();
-        },
-      );
-      return;
-    }
-    response.writeHead(404).end();
-  });
 }

@@ -1,12 +1,15 @@
 /**
  * The API wired to a real Temporal dev server of its own, listening on a free
- * loopback port: what every API test file starts in `beforeAll`.
+ * loopback port: what every API test file starts once, with {@link useApiFixture}.
  */
 import { randomBytes } from "node:crypto";
+import { afterAll, beforeAll } from "vitest";
 import { createServer, type ApiServer, type ApiServerDeps } from "../../src/api/server.js";
 import { createLogger } from "../../src/shared/logger.js";
+import { createMetricsRegistry, type Registry } from "../../src/shared/metrics.js";
 import { createTemporalConnection, type TemporalConnection } from "../../src/temporal/connection.js";
 import { createTemporalSessionPort, type SessionPort } from "../../src/temporal/session-port.js";
+import { waitFor } from "../support/wait-for.js";
 import { startTemporalDevServer, type TemporalDevServer } from "./temporal-dev-server.js";
 
 /** A running API and the infrastructure behind it. */
@@ -14,6 +17,8 @@ export interface ApiFixture {
   temporal: TemporalDevServer;
   connection: TemporalConnection;
   sessions: SessionPort;
+  /** The registry the port and the server measure on, with process metrics: what `/metrics` serves. */
+  registry: Registry;
   server: ApiServer;
   /** `http://127.0.0.1:port` */
   baseUrl: string;
@@ -22,15 +27,6 @@ export interface ApiFixture {
   logs: string[];
   /** Shuts the server down, closes the connection and stops Temporal. */
   close(): Promise<void>;
-}
-
-/** Polls `check` every 100 ms until it returns true; throws after `timeoutMs`. */
-export async function waitFor(check: () => Promise<boolean> | boolean, timeoutMs = 20_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`condition not met within ${timeoutMs} ms`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
 }
 
 /** Starts Temporal, the API on port 0 and waits until the API is ready. */
@@ -43,30 +39,58 @@ export async function startApiFixture(options: Partial<ApiServerDeps> = {}): Pro
     taskQueue: `api-test-${randomBytes(4).toString("hex")}`,
     codecKeys: [{ id: "test", key: randomBytes(32) }],
   });
-  const sessions = createTemporalSessionPort(connection);
+  const registry = createMetricsRegistry();
+  const sessions = createTemporalSessionPort(connection, registry);
   const logs: string[] = [];
   const server = createServer({
     sessions,
+    registry,
     corsAllowedOrigins: ["http://app.example"],
     shutdownGraceMs: 5_000,
     logger: createLogger("api-test", (line) => logs.push(line)),
     readinessIntervalMs: 250,
     ...options,
   });
-  const address = await server.listen(0);
-  await waitFor(() => server.readiness.refresh(), 30_000);
+  const close = async () => {
+    await server.shutdown();
+    await connection.close();
+    await temporal.stop();
+  };
+  let address;
+  try {
+    address = await server.listen(0);
+    await waitFor("the API ready", () => server.readiness.refresh(), 30_000);
+  } catch (error) {
+    // A fixture that fails to start leaves nothing running behind.
+    await close();
+    throw error;
+  }
   return {
     temporal,
     connection,
     sessions,
+    registry,
     server,
     baseUrl: `http://127.0.0.1:${address.port}`,
     port: address.port,
     logs,
-    async close() {
-      await server.shutdown();
-      await connection.close();
-      await temporal.stop();
-    },
+    close,
+  };
+}
+
+/**
+ * Starts one API fixture for the test file (in `beforeAll`, closed in
+ * `afterAll`) and returns its accessor, which throws when called before the
+ * fixture started (outside a test, or after a failed start).
+ */
+export function useApiFixture(options: Partial<ApiServerDeps> = {}): () => ApiFixture {
+  let fixture: ApiFixture | undefined;
+  beforeAll(async () => {
+    fixture = await startApiFixture(options);
+  }, 60_000);
+  afterAll(() => fixture?.close(), 30_000);
+  return () => {
+    if (!fixture) throw new Error("the API fixture is not running: use it inside a test of the file that called useApiFixture()");
+    return fixture;
   };
 }

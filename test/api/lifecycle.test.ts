@@ -3,34 +3,32 @@ import { randomBytes } from "node:crypto";
 import net from "node:net";
 import { Code, ConnectError, createClient } from "@connectrpc/connect";
 import { createConnectTransport, createGrpcTransport } from "@connectrpc/connect-node";
-import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
+import { describe, expect, it, vi } from "vitest";
 import { Health, HealthCheckResponse_ServingStatus } from "../../gen/grpc/health/v1/health_pb.js";
 import { SessionService } from "../../gen/somagent/orchestrator/v1/session_pb.js";
 import { createServer } from "../../src/api/server.js";
-import { startApiFixture, waitFor, type ApiFixture } from "./api-fixture.js";
+import { createMetricsRegistry } from "../../src/shared/metrics.js";
+import { waitFor } from "../support/wait-for.js";
+import { useApiFixture } from "./api-fixture.js";
 import { freePort } from "./temporal-dev-server.js";
 
 // Real servers, restarted on purpose: allow for a slow machine, but no timing assertions.
 vi.setConfig({ testTimeout: 60_000 });
 
-let fixture: ApiFixture;
-beforeAll(async () => {
-  fixture = await startApiFixture();
-}, 60_000);
-afterAll(() => fixture?.close(), 30_000);
+const fixture = useApiFixture();
 
 const startBody = (sessionId: string) =>
   JSON.stringify({ tenant: "tenant-demo", user: "user-demo", prompt: "p", metadata: { session_id: sessionId } });
 
 describe("API while Temporal is down", () => {
   it("stays live, reports not ready, answers UNAVAILABLE on every protocol, and recovers when Temporal returns", async () => {
-    await fixture.temporal.stop();
+    await fixture().temporal.stop();
     try {
-      expect((await fetch(`${fixture.baseUrl}/health`)).status).toBe(200);
-      await waitFor(async () => (await fetch(`${fixture.baseUrl}/ready`)).status === 503);
-      expect(await (await fetch(`${fixture.baseUrl}/ready`)).json()).toMatchObject({ ready: false, temporal: "unreachable" });
+      expect((await fetch(`${fixture().baseUrl}/health`)).status).toBe(200);
+      await waitFor(async () => (await fetch(`${fixture().baseUrl}/ready`)).status === 503);
+      expect(await (await fetch(`${fixture().baseUrl}/ready`)).json()).toMatchObject({ ready: false, temporal: "unreachable" });
 
-      const rest = await fetch(`${fixture.baseUrl}/v1/sessions/start`, {
+      const rest = await fetch(`${fixture().baseUrl}/v1/sessions/start`, {
         method: "POST",
         headers: { "content-type": "application/json" },
         body: startBody("while-down"),
@@ -41,19 +39,19 @@ describe("API while Temporal is down", () => {
       expect(error.message).toContain("Temporal is unreachable");
 
       for (const transport of [
-        createConnectTransport({ baseUrl: fixture.baseUrl, httpVersion: "1.1" }),
-        createGrpcTransport({ baseUrl: fixture.baseUrl }),
+        createConnectTransport({ baseUrl: fixture().baseUrl, httpVersion: "1.1" }),
+        createGrpcTransport({ baseUrl: fixture().baseUrl }),
       ]) {
         const failure = await createClient(SessionService, transport).get({ workflowId: "session-x" }).catch((e: unknown) => e);
         expect(ConnectError.from(failure).code).toBe(Code.Unavailable);
       }
-      const health = createClient(Health, createGrpcTransport({ baseUrl: fixture.baseUrl }));
+      const health = createClient(Health, createGrpcTransport({ baseUrl: fixture().baseUrl }));
       expect((await health.check({})).status).toBe(HealthCheckResponse_ServingStatus.NOT_SERVING);
     } finally {
-      await fixture.temporal.start();
+      await fixture().temporal.start();
     }
-    await waitFor(async () => (await fetch(`${fixture.baseUrl}/ready`)).status === 200, 30_000);
-    const recovered = await fetch(`${fixture.baseUrl}/v1/sessions/start`, {
+    await waitFor(async () => (await fetch(`${fixture().baseUrl}/ready`)).status === 200, 30_000);
+    const recovered = await fetch(`${fixture().baseUrl}/v1/sessions/start`, {
       method: "POST",
       headers: { "content-type": "application/json" },
       body: startBody("after-recovery"),
@@ -65,7 +63,13 @@ describe("API while Temporal is down", () => {
 
 describe("ApiServer.shutdown", () => {
   it("turns not ready, lets an in-flight unary call finish, ends open streams cleanly and closes the port", async () => {
-    const server = createServer({ sessions: fixture.sessions, corsAllowedOrigins: [], shutdownGraceMs: 5_000, logger: { info() {}, error() {} } });
+    const server = createServer({
+      sessions: fixture().sessions,
+      registry: createMetricsRegistry({ processMetrics: false }),
+      corsAllowedOrigins: [],
+      shutdownGraceMs: 5_000,
+      logger: { info() {}, error() {} },
+    });
     const { port } = await server.listen(0);
     const baseUrl = `http://127.0.0.1:${port}`;
     await waitFor(() => server.readiness.refresh());
@@ -114,7 +118,7 @@ describe("API process on SIGTERM", () => {
         ...process.env,
         HOST: "127.0.0.1",
         PORT: String(port),
-        TEMPORAL_TARGET_HOST: fixture.temporal.address,
+        TEMPORAL_TARGET_HOST: fixture().temporal.address,
         TEMPORAL_TASK_QUEUE: "api-sigterm-test",
         PAYLOAD_CODEC_KEYS: `k1:${randomBytes(32).toString("base64")}`,
         SHUTDOWN_GRACE_MS: "5000",

@@ -8,21 +8,18 @@ import { FileDescriptorProtoSchema } from "@bufbuild/protobuf/wkt";
 import { Code, ConnectError, createClient, type Transport } from "@connectrpc/connect";
 import { createAsyncIterable } from "@connectrpc/connect/protocol";
 import { createConnectTransport, createGrpcTransport, createGrpcWebTransport } from "@connectrpc/connect-node";
-import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
+import { describe, expect, it, vi } from "vitest";
 import { BadRequestSchema } from "../../gen/google/rpc/error_details_pb.js";
 import { Health, HealthCheckResponse_ServingStatus } from "../../gen/grpc/health/v1/health_pb.js";
 import { ServerReflection, type ServerReflectionResponse } from "../../gen/grpc/reflection/v1/reflection_pb.js";
 import { SessionService, SessionStatus } from "../../gen/somagent/orchestrator/v1/session_pb.js";
-import { startApiFixture, waitFor, type ApiFixture } from "./api-fixture.js";
+import { waitFor } from "../support/wait-for.js";
+import { useApiFixture } from "./api-fixture.js";
 
 // Real servers: allow for a slow machine, but no timing assertions.
 vi.setConfig({ testTimeout: 30_000 });
 
-let fixture: ApiFixture;
-beforeAll(async () => {
-  fixture = await startApiFixture();
-}, 60_000);
-afterAll(() => fixture?.close(), 30_000);
+const fixture = useApiFixture();
 
 const request = (sessionId: string) => ({
   tenant: "tenant-demo",
@@ -33,10 +30,10 @@ const request = (sessionId: string) => ({
 const OVERSIZE_PROMPT = "a".repeat(300 * 1024);
 
 const transports: Record<string, () => Transport> = {
-  "Connect (JSON, HTTP/1.1)": () => createConnectTransport({ baseUrl: fixture.baseUrl, httpVersion: "1.1" }),
-  "Connect (binary, HTTP/2)": () => createConnectTransport({ baseUrl: fixture.baseUrl, httpVersion: "2", useBinaryFormat: true }),
-  "gRPC (h2c)": () => createGrpcTransport({ baseUrl: fixture.baseUrl }),
-  "gRPC-Web (HTTP/1.1)": () => createGrpcWebTransport({ baseUrl: fixture.baseUrl, httpVersion: "1.1" }),
+  "Connect (JSON, HTTP/1.1)": () => createConnectTransport({ baseUrl: fixture().baseUrl, httpVersion: "1.1" }),
+  "Connect (binary, HTTP/2)": () => createConnectTransport({ baseUrl: fixture().baseUrl, httpVersion: "2", useBinaryFormat: true }),
+  "gRPC (h2c)": () => createGrpcTransport({ baseUrl: fixture().baseUrl }),
+  "gRPC-Web (HTTP/1.1)": () => createGrpcWebTransport({ baseUrl: fixture().baseUrl, httpVersion: "1.1" }),
 };
 
 describe.each(Object.entries(transports))("SessionService over %s", (name, transport) => {
@@ -46,7 +43,7 @@ describe.each(Object.entries(transports))("SessionService over %s", (name, trans
     const client = createClient(SessionService, transport());
     const first = await client.start(request(`proto-${slug}`));
     const again = await client.start(request(`proto-${slug}`));
-    expect(first).toMatchObject({ workflowId: `session-proto-${slug}`, sessionId: `proto-${slug}`, taskQueue: fixture.connection.taskQueue });
+    expect(first).toMatchObject({ workflowId: `session-proto-${slug}`, sessionId: `proto-${slug}`, taskQueue: fixture().connection.taskQueue });
     expect(again.runId).toBe(first.runId);
     const got = await client.get({ workflowId: first.workflowId });
     expect(got).toMatchObject({ workflowId: first.workflowId, runId: first.runId, status: SessionStatus.RUNNING });
@@ -94,7 +91,7 @@ describe.each(Object.entries(transports))("SessionService over %s", (name, trans
       }
     })();
     await waitFor(() => cases.length === 1);
-    await fixture.connection.client.workflow.getHandle(workflowId).terminate("done");
+    await fixture().connection.client.workflow.getHandle(workflowId).terminate("done");
     await streaming;
     expect(cases).toEqual(["started", "failed"]);
     const resumed = [];
@@ -105,7 +102,7 @@ describe.each(Object.entries(transports))("SessionService over %s", (name, trans
 
 describe("gRPC health and an independent gRPC client", () => {
   it("reports SERVING from grpc.health.v1.Health Check and Watch", async () => {
-    const health = createClient(Health, createGrpcTransport({ baseUrl: fixture.baseUrl }));
+    const health = createClient(Health, createGrpcTransport({ baseUrl: fixture().baseUrl }));
     expect((await health.check({ service: "" })).status).toBe(HealthCheckResponse_ServingStatus.SERVING);
     expect((await health.check({ service: "somagent.orchestrator.v1.SessionService" })).status).toBe(HealthCheckResponse_ServingStatus.SERVING);
     expect(ConnectError.from(await health.check({ service: "nope" }).catch((e: unknown) => e)).code).toBe(Code.NotFound);
@@ -126,7 +123,7 @@ describe("gRPC health and an independent gRPC client", () => {
     const loaded = grpc.loadPackageDefinition(definition) as unknown as {
       somagent: { orchestrator: { v1: { SessionService: grpc.ServiceClientConstructor } } };
     };
-    const client = new loaded.somagent.orchestrator.v1.SessionService(`127.0.0.1:${fixture.port}`, grpc.credentials.createInsecure());
+    const client = new loaded.somagent.orchestrator.v1.SessionService(`127.0.0.1:${fixture().port}`, grpc.credentials.createInsecure());
     const call = <T>(method: string, body: unknown) =>
       new Promise<T>((resolve, reject) =>
         (client[method] as (b: unknown, cb: (e: grpc.ServiceError | null, r: T) => void) => void).call(client, body, (e, r) => (e ? reject(e) : resolve(r))),
@@ -163,7 +160,7 @@ describe("server reflection", () => {
 
   it("lists the services over v1 and v1alpha for buf curl", async () => {
     for (const protocol of ["grpc-v1", "grpc-v1alpha"]) {
-      const { stdout } = await buf("--reflect-protocol", protocol, "--list-services", fixture.baseUrl);
+      const { stdout } = await buf("--reflect-protocol", protocol, "--list-services", fixture().baseUrl);
       expect(stdout.trim().split("\n").sort()).toEqual([
         "grpc.health.v1.Health",
         "grpc.reflection.v1.ServerReflection",
@@ -174,7 +171,7 @@ describe("server reflection", () => {
   });
 
   it("answers file_by_filename, file_containing_symbol (with dependencies), extension numbers and unknown symbols", async () => {
-    const reflection = createClient(ServerReflection, createGrpcTransport({ baseUrl: fixture.baseUrl }));
+    const reflection = createClient(ServerReflection, createGrpcTransport({ baseUrl: fixture().baseUrl }));
     const requests = [
       { messageRequest: { case: "fileByFilename" as const, value: "somagent/orchestrator/v1/session.proto" } },
       { messageRequest: { case: "fileContainingSymbol" as const, value: "somagent.orchestrator.v1.SessionService.Watch" } },
@@ -197,8 +194,8 @@ describe("server reflection", () => {
   });
 
   it("lets buf curl call SessionService with the schema it got by reflection", async () => {
-    await createClient(SessionService, createGrpcTransport({ baseUrl: fixture.baseUrl })).start(request("reflected"));
-    const { stdout } = await buf("-d", '{"workflow_id":"session-reflected"}', `${fixture.baseUrl}/somagent.orchestrator.v1.SessionService/Get`);
+    await createClient(SessionService, createGrpcTransport({ baseUrl: fixture().baseUrl })).start(request("reflected"));
+    const { stdout } = await buf("-d", '{"workflow_id":"session-reflected"}', `${fixture().baseUrl}/somagent.orchestrator.v1.SessionService/Get`);
     expect(JSON.parse(stdout)).toMatchObject({ workflowId: "session-reflected", status: "SESSION_STATUS_RUNNING" });
   });
 });
@@ -206,7 +203,7 @@ describe("server reflection", () => {
 describe("malformed requests on the RPC protocols", () => {
   const path = "/somagent.orchestrator.v1.SessionService/Start";
   const connectPost = (body: string | Uint8Array, contentType = "application/json", url = path) =>
-    fetch(`${fixture.baseUrl}${url}`, { method: "POST", headers: { "content-type": contentType, "connect-protocol-version": "1" }, body });
+    fetch(`${fixture().baseUrl}${url}`, { method: "POST", headers: { "content-type": contentType, "connect-protocol-version": "1" }, body });
   /** A gRPC(-Web) length-prefixed message. */
   const envelope = (bytes: Uint8Array) => Buffer.concat([Buffer.from([0, 0, 0, 0, bytes.length]), bytes]);
   /** Bytes that are not a valid protobuf message (field 1 declared as a 100-byte string, 2 given). */
@@ -242,7 +239,7 @@ describe("malformed requests on the RPC protocols", () => {
   });
 
   it("gRPC-Web answers INTERNAL (parse binary) for a message that is not protobuf, and 415 for a wrong content type", async () => {
-    const response = await fetch(`${fixture.baseUrl}${path}`, {
+    const response = await fetch(`${fixture().baseUrl}${path}`, {
       method: "POST",
       headers: { "content-type": "application/grpc-web+proto", "x-grpc-web": "1" },
       body: envelope(garbage),
@@ -251,12 +248,12 @@ describe("malformed requests on the RPC protocols", () => {
     const text = Buffer.from(await response.arrayBuffer()).toString("latin1");
     expect(response.headers.get("grpc-status") ?? /grpc-status: ?(\d+)/.exec(text)?.[1]).toBe("13");
     expect(text).toContain("parse%20binary");
-    const wrongType = await fetch(`${fixture.baseUrl}${path}`, { method: "POST", headers: { "content-type": "application/grpc-web+bogus" }, body: "x" });
+    const wrongType = await fetch(`${fixture().baseUrl}${path}`, { method: "POST", headers: { "content-type": "application/grpc-web+bogus" }, body: "x" });
     expect(wrongType.status).toBe(415);
   });
 
   it("gRPC answers INTERNAL (parse binary) for a message that is not protobuf, and 415 for a wrong content type", async () => {
-    const session = http2.connect(fixture.baseUrl);
+    const session = http2.connect(fixture().baseUrl);
     const call = (contentType: string, body: Buffer) =>
       new Promise<{ status: number; grpcStatus: string | undefined }>((resolve, reject) => {
         const stream = session.request({ ":method": "POST", ":path": path, "content-type": contentType, te: "trailers" });

@@ -1,19 +1,16 @@
 import http2 from "node:http2";
-import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
-import { startApiFixture, waitFor, type ApiFixture } from "./api-fixture.js";
+import { describe, expect, it, vi } from "vitest";
+import { waitFor } from "../support/wait-for.js";
+import { useApiFixture } from "./api-fixture.js";
 
 // Real servers: allow for a slow machine, but no timing assertions.
 vi.setConfig({ testTimeout: 30_000 });
 
-let fixture: ApiFixture;
-beforeAll(async () => {
-  fixture = await startApiFixture();
-}, 60_000);
-afterAll(() => fixture?.close(), 30_000);
+const fixture = useApiFixture();
 
 const post = (path: string, body: string, headers: Record<string, string> = { "content-type": "application/json" }) =>
-  fetch(`${fixture.baseUrl}${path}`, { method: "POST", headers, body });
-const get = (path: string, headers: Record<string, string> = {}) => fetch(`${fixture.baseUrl}${path}`, { headers });
+  fetch(`${fixture().baseUrl}${path}`, { method: "POST", headers, body });
+const get = (path: string, headers: Record<string, string> = {}) => fetch(`${fixture().baseUrl}${path}`, { headers });
 
 /** Reads server-sent events from a response body until the stream ends. */
 async function* serverSentEvents(response: Response): AsyncGenerator<{ id?: string; event?: string; data: string }> {
@@ -45,7 +42,7 @@ describe("REST/JSON transcoding", () => {
     expect(started.status).toBe(200);
     expect(started.headers.get("content-type")).toMatch(/^application\/json/);
     const body = (await started.json()) as Record<string, string>;
-    expect(body).toMatchObject({ workflow_id: "session-sess-local", session_id: "sess-local", task_queue: fixture.connection.taskQueue });
+    expect(body).toMatchObject({ workflow_id: "session-sess-local", session_id: "sess-local", task_queue: fixture().connection.taskQueue });
     expect(body.run_id).toMatch(/^[0-9a-f-]{36}$/);
 
     const status = await get("/v1/sessions/session-sess-local");
@@ -105,8 +102,55 @@ describe("REST/JSON transcoding", () => {
     const unknown = await get("/v2/nothing/here");
     expect(unknown.status).toBe(404);
     expect(await unknown.json()).toMatchObject({ code: 5, status: "NOT_FOUND", message: "no route for GET /v2/nothing/here" });
-    const wrongMethod = await fetch(`${fixture.baseUrl}/v1/sessions/session-x`, { method: "DELETE" });
+    const wrongMethod = await fetch(`${fixture().baseUrl}/v1/sessions/session-x`, { method: "DELETE" });
     expect(wrongMethod.status).toBe(405);
+  });
+
+  it.each([
+    ["DELETE", "/v1/sessions/session-x", "GET"],
+    ["PUT", "/v1/sessions/session-x:watch", "GET"],
+    // `start` is also a workflow id the Get template takes: both methods serve this path.
+    ["DELETE", "/v1/sessions/start", "GET, POST"],
+  ])("answers %s %s with 405 UNIMPLEMENTED and Allow: %s", async (method, path, allow) => {
+    const response = await fetch(`${fixture().baseUrl}${path}`, { method });
+    expect(response.status).toBe(405);
+    expect(response.headers.get("allow")).toBe(allow);
+    expect(await response.json()).toMatchObject({ code: 12, status: "UNIMPLEMENTED", message: `method ${method} is not allowed on ${path}` });
+  });
+
+  it.each([
+    ["Get", "/v1/sessions/session-path-a?workflow_id=session-path-b"],
+    ["Get", "/v1/sessions/session-path-a?workflowId=session-path-b"],
+    ["Watch", "/v1/sessions/session-path-a:watch?workflow_id=session-path-b"],
+  ])("refuses a query parameter naming the field the path binds (%s %s): 400 naming the field, and never serves the other session", async (rpc, path) => {
+    await post("/v1/sessions/start", '{"tenant":"t","user":"u","prompt":"p","metadata":{"session_id":"path-b"}}');
+    const response = await get(path);
+    expect(response.status).toBe(400);
+    const error = (await response.json()) as { code: number; status: string; message: string };
+    expect(error).toMatchObject({ code: 3, status: "INVALID_ARGUMENT" });
+    expect(error.message).toContain("field workflow_id is bound by the path");
+    expect(JSON.stringify(error)).not.toContain("SESSION_STATUS");
+    // Refused while binding, before the interceptors, yet observed like every call: counted and logged once.
+    const metrics = await (await get("/metrics")).text();
+    expect(metrics).toMatch(new RegExp(`somagent_api_requests_total\\{method="somagent.orchestrator.v1.SessionService/${rpc}",protocol="rest",code="INVALID_ARGUMENT"\\} \\d+`));
+    const key = path.slice(path.indexOf("?") + 1, path.indexOf("="));
+    const line = fixture()
+      .logs.map((l) => JSON.parse(l) as Record<string, unknown>)
+      .find((l) => l.message === "rpc" && l.method === `somagent.orchestrator.v1.SessionService/${rpc}` && String(l.error).includes(`"${key}"`));
+    expect(line).toMatchObject({ protocol: "rest", code: "INVALID_ARGUMENT", level: "info" });
+    expect(typeof line?.durationMs).toBe("number");
+  });
+
+  it("answers 400 naming the field for a path value that is not valid percent-encoding", async () => {
+    const response = await get("/v1/sessions/session-%zz");
+    expect(response.status).toBe(400);
+    expect(await response.json()).toMatchObject({ status: "INVALID_ARGUMENT", message: "workflow_id: the path segment is not valid percent-encoding" });
+  });
+
+  it("decodes percent-escapes in a path value before using it", async () => {
+    const response = await get("/v1/sessions/session-%61bsent");
+    expect(response.status).toBe(404);
+    expect(await response.json()).toMatchObject({ status: "NOT_FOUND", message: "session session-absent not found" });
   });
 
   it("streams Watch as server-sent events with the sequence as id, ends after the terminal event, and resumes from Last-Event-ID", async () => {
@@ -121,7 +165,7 @@ describe("REST/JSON transcoding", () => {
     await waitFor(() => events.length === 1);
     expect(events[0]?.id).toBe("1");
     expect(JSON.parse(events[0]!.data)).toMatchObject({ sequence: "1", started: { session_id: "sse", tenant: "t", user: "u", model: "somagent-demo" } });
-    await fixture.connection.client.workflow.getHandle("session-sse").terminate("stop");
+    await fixture().connection.client.workflow.getHandle("session-sse").terminate("stop");
     await reading;
     expect(events.map((e) => e.event ?? "message")).toEqual(["message", "message", "end"]);
     const failedId = events[1]!.id!;
@@ -143,7 +187,7 @@ describe("REST/JSON transcoding", () => {
 
   it("serves the same REST routes over HTTP/2 with prior knowledge (h2c)", async () => {
     await post("/v1/sessions/start", '{"tenant":"t","user":"u","prompt":"p","metadata":{"session_id":"h2c"}}');
-    const session = http2.connect(fixture.baseUrl);
+    const session = http2.connect(fixture().baseUrl);
     try {
       const response = await new Promise<{ status: number; body: string }>((resolve, reject) => {
         const stream = session.request({ ":method": "GET", ":path": "/v1/sessions/session-h2c" });
@@ -192,7 +236,7 @@ describe("health, readiness, metrics, logs and CORS", () => {
 
   it("writes one JSON log line per call with method, protocol, code and duration", async () => {
     await get("/v1/sessions/session-logged");
-    const line = fixture.logs
+    const line = fixture().logs
       .map((l) => JSON.parse(l) as Record<string, unknown>)
       .find((l) => l.message === "rpc" && l.method === "somagent.orchestrator.v1.SessionService/Get" && l.code === "NOT_FOUND");
     expect(line).toMatchObject({ protocol: "rest", level: "info" });
@@ -200,7 +244,7 @@ describe("health, readiness, metrics, logs and CORS", () => {
   });
 
   it("answers CORS preflights for allowed origins with the Connect and gRPC-Web headers, and refuses others", async () => {
-    const preflight = await fetch(`${fixture.baseUrl}/somagent.orchestrator.v1.SessionService/Start`, {
+    const preflight = await fetch(`${fixture().baseUrl}/somagent.orchestrator.v1.SessionService/Start`, {
       method: "OPTIONS",
       headers: { origin: "http://app.example", "access-control-request-method": "POST", "access-control-request-headers": "content-type,connect-protocol-version,x-grpc-web" },
     });
@@ -214,7 +258,7 @@ describe("health, readiness, metrics, logs and CORS", () => {
     expect(simple.headers.get("access-control-allow-origin")).toBe("http://app.example");
     expect(simple.headers.get("access-control-expose-headers")).toMatch(/Grpc-Status/);
 
-    const denied = await fetch(`${fixture.baseUrl}/v1/sessions/start`, {
+    const denied = await fetch(`${fixture().baseUrl}/v1/sessions/start`, {
       method: "OPTIONS",
       headers: { origin: "http://evil.example", "access-control-request-method": "POST" },
     });

@@ -8,6 +8,7 @@ import { join } from "node:path";
 import { calculateJwkThumbprint, createLocalJWKSet, decodeProtectedHeader, jwtVerify, type JSONWebKeySet } from "jose";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { createLogger } from "../../src/shared/logger.js";
+import { createMetricsRegistry } from "../../src/shared/metrics.js";
 import { createIdentityServiceServer } from "../../src/companions/identity-service/server.js";
 import { SIGNING_KEY_FILE, loadOrCreateSigningKey } from "../../src/companions/identity-service/signing-key.js";
 import { base32Decode, hotp, totp, verifyTotp } from "../../src/companions/identity-service/totp.js";
@@ -258,6 +259,7 @@ describe("identity service: signing key", () => {
         usersFile,
         issuer: ISSUER,
         tokenTtlSeconds: 60,
+        registry: createMetricsRegistry({ processMetrics: false }),
         logger: createLogger("test", () => undefined),
       }),
     ).toThrow(`${usersFile}: users[0].active must be true or false`);

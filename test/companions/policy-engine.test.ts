@@ -7,6 +7,7 @@ import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { createLogger } from "../../src/shared/logger.js";
+import { createMetricsRegistry } from "../../src/shared/metrics.js";
 import { createPolicyEngineServer } from "../../src/companions/policy-engine/server.js";
 import { getJson, postJson, startPolicyEngine, temporaryDirectory, type StartedCompanion } from "./start-companions.js";
 
@@ -187,6 +188,16 @@ describe("policy engine: POST /v1/evaluate", () => {
     expect(wrong.body.error).toBe("method_not_allowed");
     for (const { body } of [missing, wrong]) expect(JSON.stringify(body)).not.toMatch(/\bat .+:\d+:\d+/);
   });
+
+  it("answers 404 and 405 before reading a body, whatever its type or size", async () => {
+    const big = "x".repeat(70 * 1024);
+    const missing = await postJson(new URL("/v1/nothing", engine.url), big, { contentType: "text/plain" });
+    expect(missing).toMatchObject({ status: 404, body: { error: "not_found" } });
+    const wrong = await postJson(new URL("/v1/policies/tenant-demo", engine.url), big, { method: "PATCH", contentType: "text/plain" });
+    expect(wrong).toMatchObject({ status: 405, body: { error: "method_not_allowed" } });
+    expect(wrong.headers.get("allow")).toBe("GET, PUT");
+    expect((await evaluate(engine)).status).toBe(200);
+  });
 });
 
 describe("policy engine: /v1/policies/{tenant}", () => {
@@ -265,7 +276,7 @@ describe("policy engine: /v1/policies/{tenant}", () => {
     cleanups.push(dir.remove);
     const rulesFile = join(dir.path, "rules.json");
     writeFileSync(rulesFile, JSON.stringify({ tenants: { default: { threshold: 1, rules: [{ ...demoRule, weight: -1 }] } } }));
-    expect(() => createPolicyEngineServer({ rulesFile, logger: createLogger("test", () => undefined) })).toThrow(
+    expect(() => createPolicyEngineServer({ rulesFile, registry: createMetricsRegistry({ processMetrics: false }), logger: createLogger("test", () => undefined) })).toThrow(
       `${rulesFile}: tenants.default.rules[0].weight must be at least 0`,
     );
   });

@@ -5,15 +5,16 @@
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import type { JsonService } from "../../src/shared/http/json-service.js";
 import { createLogger } from "../../src/shared/logger.js";
-import type { CompanionServer } from "../../src/companions/http-server.js";
+import { createMetricsRegistry } from "../../src/shared/metrics.js";
 import { createIdentityServiceServer, type IdentityServiceServerOptions } from "../../src/companions/identity-service/server.js";
 import { loadOrCreateSigningKey } from "../../src/companions/identity-service/signing-key.js";
 import { createPolicyEngineServer, type PolicyEngineServerOptions } from "../../src/companions/policy-engine/server.js";
 
 /** A listening companion. */
 export interface StartedCompanion {
-  server: CompanionServer;
+  server: JsonService;
   /** Base URL, e.g. `http://127.0.0.1:41234/`. */
   url: URL;
   /** JSON log lines the server wrote. */
@@ -21,7 +22,7 @@ export interface StartedCompanion {
   close(): Promise<void>;
 }
 
-async function start(build: (logs: string[]) => CompanionServer, port: number): Promise<StartedCompanion> {
+async function start(build: (logs: string[]) => JsonService, port: number): Promise<StartedCompanion> {
   const logs: string[] = [];
   const server = build(logs);
   const url = await server.listen(port, "127.0.0.1");
@@ -29,8 +30,16 @@ async function start(build: (logs: string[]) => CompanionServer, port: number): 
 }
 
 /** Starts a policy engine (the shipped rules unless `rulesFile` is given). */
-export function startPolicyEngine(options: Omit<PolicyEngineServerOptions, "logger"> = {}): Promise<StartedCompanion> {
-  return start((logs) => createPolicyEngineServer({ ...options, logger: createLogger("policy-engine-test", (line) => logs.push(line)) }), 0);
+export function startPolicyEngine(options: Omit<PolicyEngineServerOptions, "logger" | "registry"> = {}): Promise<StartedCompanion> {
+  return start(
+    (logs) =>
+      createPolicyEngineServer({
+        ...options,
+        registry: createMetricsRegistry({ processMetrics: false }),
+        logger: createLogger("policy-engine-test", (line) => logs.push(line)),
+      }),
+    0,
+  );
 }
 
 /**
@@ -39,7 +48,7 @@ export function startPolicyEngine(options: Omit<PolicyEngineServerOptions, "logg
  */
 export function startIdentityService(
   keyDir: string,
-  options: Partial<Omit<IdentityServiceServerOptions, "logger" | "signingKey">> = {},
+  options: Partial<Omit<IdentityServiceServerOptions, "logger" | "signingKey" | "registry">> = {},
   port = 0,
 ): Promise<StartedCompanion> {
   return start((logs) =>
@@ -48,6 +57,7 @@ export function startIdentityService(
       tokenTtlSeconds: 900,
       ...options,
       signingKey: loadOrCreateSigningKey(keyDir),
+      registry: createMetricsRegistry({ processMetrics: false }),
       logger: createLogger("identity-service-test", (line) => logs.push(line)),
     }),
     port,

@@ -3,11 +3,13 @@ import { defaultPayloadConverter, type Payload } from "@temporalio/common";
 import proto, { type temporal } from "@temporalio/proto";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { SessionStatus, type WatchResponse } from "../../gen/somagent/orchestrator/v1/session_pb.js";
+import { createMetricsRegistry } from "../../src/shared/metrics.js";
 import { createTemporalConnection, type TemporalConnection } from "../../src/temporal/connection.js";
 import { SessionNotFoundError } from "../../src/temporal/errors.js";
 import { createTemporalSessionPort, type SessionPort } from "../../src/temporal/session-port.js";
 import { ACTIVITY, DEFAULT_MODEL, SESSION_WORKFLOW_TYPE, type SessionInput } from "../../src/workflows/contract.js";
-import { startApiFixture, waitFor, type ApiFixture } from "../api/api-fixture.js";
+import { startApiFixture, type ApiFixture } from "../api/api-fixture.js";
+import { waitFor } from "../support/wait-for.js";
 
 vi.setConfig({ testTimeout: 30_000 });
 const { CommandType } = proto.temporal.api.enums.v1;
@@ -95,7 +97,7 @@ describe("Temporal session port", () => {
       codecKeys: [{ id: "test", key: randomBytes(32) }],
     });
     try {
-      const error = await createTemporalSessionPort(misconfigured).describe("session-x").catch((e: unknown) => e);
+      const error = await createTemporalSessionPort(misconfigured, createMetricsRegistry({ processMetrics: false })).describe("session-x").catch((e: unknown) => e);
       expect(error).toBeInstanceOf(Error);
       expect(error).not.toBeInstanceOf(SessionNotFoundError);
       expect(String(error)).toMatch(/namespace/i);
@@ -174,7 +176,7 @@ describe("Temporal session port on sessions that ran (tasks completed by hand)",
       taskQueue: `hand-driven-${randomBytes(4).toString("hex")}`,
       codecKeys: [{ id: "test", key: randomBytes(32) }],
     });
-    sessions = createTemporalSessionPort(connection);
+    sessions = createTemporalSessionPort(connection, createMetricsRegistry({ processMetrics: false }));
   });
   afterAll(() => connection?.close());
 

@@ -1,6 +1,7 @@
 /**
- * Workflow histories in the worker tests: as the Temporal CLI shows them to
- * an operator, and recorded as replay fixtures (test/fixtures/histories/).
+ * Workflow histories in the worker tests: what a session's activities did,
+ * as the Temporal CLI shows them to an operator, and recorded as replay
+ * fixtures (test/fixtures/histories/).
  */
 import { execFileSync } from "node:child_process";
 import { readFileSync, writeFileSync } from "node:fs";
@@ -26,4 +27,36 @@ export async function recordHistory(handle: WorkflowHandle, outcome: string): Pr
   const history = await handle.fetchHistory();
   // Binary protobuf: historyToJSON's protobufjs root is not the one ESM loads, so JSON would not round-trip.
   writeFileSync(new URL(`../fixtures/histories/${outcome}.history.pb`, import.meta.url), proto.temporal.api.history.v1.History.encode(history).finish());
+}
+
+const EventType = proto.temporal.api.enums.v1.EventType;
+
+/** Attempt numbers of the started activities of `activityType` (a retried activity records its last attempt). */
+export async function startedAttempts(handle: WorkflowHandle, activityType: string): Promise<number[]> {
+  const events = (await handle.fetchHistory()).events ?? [];
+  const scheduled = new Map<string, string>();
+  for (const event of events) {
+    if (event.eventType === EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED) {
+      scheduled.set(String(event.eventId), event.activityTaskScheduledEventAttributes?.activityType?.name ?? "");
+    }
+  }
+  return events
+    .filter((event) => event.eventType === EventType.EVENT_TYPE_ACTIVITY_TASK_STARTED)
+    .filter((event) => scheduled.get(String(event.activityTaskStartedEventAttributes?.scheduledEventId)) === activityType)
+    .map((event) => event.activityTaskStartedEventAttributes?.attempt ?? 0);
+}
+
+/** How the activity of `activityType` ended: its retry state, from the close event in the history. */
+export async function closingRetryState(handle: WorkflowHandle, activityType: string): Promise<string | undefined> {
+  const events = (await handle.fetchHistory()).events ?? [];
+  const ids = new Set(
+    events
+      .filter((e) => e.activityTaskScheduledEventAttributes?.activityType?.name === activityType)
+      .map((e) => String(e.eventId)),
+  );
+  for (const event of events) {
+    const closed = event.activityTaskFailedEventAttributes ?? event.activityTaskTimedOutEventAttributes;
+    if (closed && ids.has(String(closed.scheduledEventId))) return proto.temporal.api.enums.v1.RetryState[closed.retryState ?? 0];
+  }
+  return undefined;
 }

@@ -3,10 +3,10 @@
  * `IDENTITY_TOKEN_TTL_SECONDS`, loads (or creates) the signing key and the
  * users, listens, and closes on SIGTERM/SIGINT.
  */
-import { collectDefaultMetrics } from "prom-client";
+import { serveUntilSignalled } from "../../shared/http/json-service.js";
 import { createLogger } from "../../shared/logger.js";
+import { createMetricsRegistry } from "../../shared/metrics.js";
 import { ConfigError, loadIdentityServiceConfig } from "../../config.js";
-import { serveUntilSignalled } from "../http-server.js";
 import { createIdentityServiceServer } from "./server.js";
 import { loadOrCreateSigningKey } from "./signing-key.js";
 
@@ -19,11 +19,10 @@ try {
     signingKey,
     issuer: config.issuer,
     tokenTtlSeconds: config.tokenTtlSeconds,
+    registry: createMetricsRegistry(),
     logger,
     ...(config.usersFile === undefined ? {} : { usersFile: config.usersFile }),
   });
-  // Process metrics belong to the process, not to a server instance (tests start many in one process).
-  collectDefaultMetrics({ register: server.registry });
   await serveUntilSignalled(server, config, logger, {
     kid: signingKey.kid,
     keyDir: config.keyDir,

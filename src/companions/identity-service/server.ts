@@ -16,9 +16,10 @@
  */
 import { randomUUID } from "node:crypto";
 import { SignJWT, errors as joseErrors, jwtVerify } from "jose";
-import { Registry } from "prom-client";
+import type { Registry } from "prom-client";
+import { HttpError } from "../../shared/http/errors.js";
+import { createJsonService, type JsonService } from "../../shared/http/json-service.js";
 import type { Logger } from "../../shared/logger.js";
-import { createCompanionServer, HttpError, type CompanionServer } from "../http-server.js";
 import { expectObject, expectString, expectStringArray, loadDataFile } from "../request-fields.js";
 import shippedUsers from "./default-users.json" with { type: "json" };
 import type { SigningKey } from "./signing-key.js";
@@ -34,6 +35,8 @@ export interface IdentityServiceServerOptions {
   /** The tokens' `iss` claim; `/v1/tokens/verify` requires it. */
   issuer: string;
   tokenTtlSeconds: number;
+  /** Where the service's metrics register and what `/metrics` exposes; the entry point creates it. */
+  registry: Registry;
   logger: Logger;
 }
 
@@ -41,7 +44,7 @@ export interface IdentityServiceServerOptions {
  * Builds the identity service. Throws at construction when the users file
  * cannot be read or is invalid; the message names the file and the field.
  */
-export function createIdentityServiceServer(options: IdentityServiceServerOptions): CompanionServer {
+export function createIdentityServiceServer(options: IdentityServiceServerOptions): JsonService {
   const { signingKey, issuer, tokenTtlSeconds } = options;
   const users = loadDataFile(options.usersFile, { name: "default-users.json", value: shippedUsers }, parseUsersFile);
   // RFC 6238 §5.2: a code is accepted once. Kept in memory; a restart forgets it.
@@ -73,8 +76,8 @@ export function createIdentityServiceServer(options: IdentityServiceServerOption
     return { user, tenantId, capabilities };
   }
 
-  return createCompanionServer({
-    registry: new Registry(),
+  return createJsonService({
+    registry: options.registry,
     metricPrefix: "somagent_identity_service",
     logger: options.logger,
     routes: [

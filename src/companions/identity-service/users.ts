@@ -1,6 +1,6 @@
 /** The identity service's users file: who may get a token, for which tenants and capabilities. */
+import { FieldError } from "../../shared/http/errors.js";
 import {
-  FieldError,
   expectArray,
   expectBoolean,
   expectObject,

@@ -1,10 +1,14 @@
 /**
  * The policy engine's rules and verdicts, as pure functions: parsing a tenant's
  * rule set, its constitution hash, and the evaluation of a prompt against it.
+ * Patterns run on RE2 (re2js): matching takes time linear in the prompt, so a
+ * pattern such as `^(a|a)+$` cannot stall the engine, and what RE2 cannot run
+ * in linear time (backreferences, lookaround) is refused when the rule is set.
  */
 import { createHash } from "node:crypto";
+import { RE2JS } from "re2js";
+import { FieldError } from "../../shared/http/errors.js";
 import {
-  FieldError,
   expectArray,
   expectNumber,
   expectObject,
@@ -27,10 +31,19 @@ export const TENANT_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
 export const EXCERPT_LENGTH = 80;
 
 /**
- * Patterns are JavaScript regular expressions, always matched with the flags
- * `iu` (case-insensitive, Unicode): a prompt-safety rule should not depend on case.
+ * Patterns are RE2 regular expressions, always matched case-insensitively (a
+ * prompt-safety rule should not depend on case) on Unicode code points.
  */
-export const PATTERN_FLAGS = "iu";
+const PATTERN_FLAGS = RE2JS.CASE_INSENSITIVE;
+
+/** Longest pattern accepted, in characters. */
+export const MAX_PATTERN_LENGTH = 1024;
+
+/** Most rules in one tenant's rule set. */
+export const MAX_RULES = 256;
+
+/** Time one evaluation may take before the prompt is denied (fail closed), in milliseconds. */
+export const EVALUATION_BUDGET_MS = 250;
 
 /** One weighted rule, as written in the rules file and in PUT bodies. */
 export interface PolicyRule {
@@ -50,7 +63,7 @@ export interface TenantPolicy {
 /** A parsed rule set with its compiled patterns and its hash. */
 export interface CompiledPolicy {
   policy: TenantPolicy;
-  regexes: RegExp[];
+  patterns: RE2JS[];
   /** sha256 hex of `policy` as canonical JSON (sorted keys, no whitespace). */
   constitutionHash: string;
 }
@@ -81,15 +94,10 @@ const RULE_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
 function parseRule(value: unknown, at: string): PolicyRule {
   const record = expectObject(value, at);
   expectOnlyKeys(record, ["name", "pattern", "weight", "severity", "description"], at);
-  const pattern = expectString(record.pattern, fieldPath(at, "pattern"), { maxLength: 1024 });
-  let regex: RegExp;
-  try {
-    regex = new RegExp(pattern, PATTERN_FLAGS);
-  } catch (error) {
-    throw new FieldError(fieldPath(at, "pattern"), `does not compile: ${(error as Error).message}`);
-  }
+  const pattern = expectString(record.pattern, fieldPath(at, "pattern"), { maxLength: MAX_PATTERN_LENGTH });
+  const compiled = compilePattern(pattern, fieldPath(at, "pattern"));
   // A pattern matching the empty string matches every prompt: almost surely a mistake.
-  if (regex.test("")) throw new FieldError(fieldPath(at, "pattern"), "matches the empty string, so it would match every prompt");
+  if (compiled.matcher("").find()) throw new FieldError(fieldPath(at, "pattern"), "matches the empty string, so it would match every prompt");
   const severity = expectString(record.severity, fieldPath(at, "severity"));
   if (!(SEVERITIES as readonly string[]).includes(severity)) {
     throw new FieldError(fieldPath(at, "severity"), `must be one of ${SEVERITIES.join(", ")}`);
@@ -113,7 +121,7 @@ export function parseTenantPolicy(value: unknown, at = ""): CompiledPolicy {
   const record = expectObject(value, at === "" ? "body" : at);
   expectOnlyKeys(record, ["threshold", "rules"], at);
   const threshold = expectNumber(record.threshold, fieldPath(at, "threshold"), { min: 0, exclusiveMin: true });
-  const rules = expectArray(record.rules, fieldPath(at, "rules"), 256, parseRule);
+  const rules = expectArray(record.rules, fieldPath(at, "rules"), MAX_RULES, parseRule);
   const names = new Set<string>();
   for (const [index, rule] of rules.entries()) {
     if (names.has(rule.name)) throw new FieldError(`${fieldPath(at, "rules")}[${index}].name`, `repeats the rule name ${JSON.stringify(rule.name)}`);
@@ -122,10 +130,20 @@ export function parseTenantPolicy(value: unknown, at = ""): CompiledPolicy {
   return compilePolicy({ threshold, rules });
 }
 
+/** Compiles a pattern on RE2; throws {@link FieldError} at `at` with RE2's reason when it cannot. */
+function compilePattern(pattern: string, at: string): RE2JS {
+  try {
+    return RE2JS.compile(pattern, PATTERN_FLAGS);
+  } catch (error) {
+    const reason = (error as Error).message.replace(/^error parsing regexp: /, "");
+    throw new FieldError(at, `does not compile: ${reason} (patterns run on RE2: linear time, so no backreferences or lookaround)`);
+  }
+}
+
 function compilePolicy(policy: TenantPolicy): CompiledPolicy {
   return {
     policy,
-    regexes: policy.rules.map((rule) => new RegExp(rule.pattern, PATTERN_FLAGS)),
+    patterns: policy.rules.map((rule) => compilePattern(rule.pattern, rule.name)),
     constitutionHash: createHash("sha256").update(canonicalJson(policy)).digest("hex"),
   };
 }
@@ -160,18 +178,27 @@ function canonicalJson(value: unknown): string {
   return JSON.stringify(value);
 }
 
-/** Evaluates `prompt` against a compiled rule set. */
-export function evaluatePrompt(compiled: CompiledPolicy, prompt: string): Verdict {
+/**
+ * Evaluates `prompt` against a compiled rule set. Past `budgetMs` the
+ * remaining rules are not run and the prompt is denied: a safety check that
+ * could not finish fails closed, and its reasons say so.
+ */
+export function evaluatePrompt(compiled: CompiledPolicy, prompt: string, budgetMs = EVALUATION_BUDGET_MS): Verdict {
+  const { rules, threshold } = compiled.policy;
   const violations: Violation[] = [];
-  compiled.policy.rules.forEach((rule, index) => {
-    const match = compiled.regexes[index]?.exec(prompt);
-    if (match) violations.push({ ...rule, excerpt: Array.from(match[0]).slice(0, EXCERPT_LENGTH).join("") });
-  });
+  const deadline = performance.now() + budgetMs;
+  let checked = 0;
+  for (; checked < rules.length && performance.now() <= deadline; checked++) {
+    const matcher = (compiled.patterns[checked] as RE2JS).matcher(prompt);
+    if (matcher.find()) violations.push({ ...(rules[checked] as PolicyRule), excerpt: Array.from(matcher.group() ?? "").slice(0, EXCERPT_LENGTH).join("") });
+  }
   const score = Math.round(violations.reduce((sum, v) => sum + v.weight, 0) * 1e6) / 1e6;
-  const { threshold } = compiled.policy;
-  const allowed = score < threshold;
+  const unchecked = rules.length - checked;
+  const allowed = unchecked === 0 && score < threshold;
   const reasons = violations.map((v) => `${v.name} (${v.severity}, weight ${v.weight}): ${v.description}`);
-  if (violations.length > 0) {
+  if (unchecked > 0) {
+    reasons.unshift(`evaluation stopped after its ${budgetMs} ms budget with ${unchecked} of ${rules.length} rules unchecked: denied (fail closed)`);
+  } else if (violations.length > 0) {
     reasons.unshift(allowed ? `score ${score} is below the threshold ${threshold}` : `score ${score} reached the threshold ${threshold}`);
   }
   return { allowed, score, violations, reasons };

@@ -13,10 +13,11 @@
  */
 import { randomUUID } from "node:crypto";
 import { rename, stat, writeFile } from "node:fs/promises";
-import { Histogram, Registry } from "prom-client";
+import { Histogram, type Registry } from "prom-client";
+import { FieldError } from "../../shared/http/errors.js";
+import { createJsonService, type JsonService } from "../../shared/http/json-service.js";
 import type { Logger } from "../../shared/logger.js";
-import { createCompanionServer, type CompanionServer } from "../http-server.js";
-import { FieldError, expectObject, expectString, loadDataFile } from "../request-fields.js";
+import { expectObject, expectString, loadDataFile } from "../request-fields.js";
 import shippedPolicies from "./default-policies.json" with { type: "json" };
 import {
   DEFAULT_TENANT,
@@ -37,6 +38,8 @@ export interface PolicyEngineServerOptions {
    * in memory only and the shipped file is never modified.
    */
   rulesFile?: string;
+  /** Where the engine's metrics register and what `/metrics` exposes; the entry point creates it. */
+  registry: Registry;
   logger: Logger;
 }
 
@@ -46,13 +49,12 @@ const ID = { maxLength: 256 } as const;
  * Builds the policy engine. Throws at construction when the rules file cannot
  * be read or is invalid; the message names the file and the field.
  */
-export function createPolicyEngineServer(options: PolicyEngineServerOptions): CompanionServer {
-  const { rulesFile } = options;
+export function createPolicyEngineServer(options: PolicyEngineServerOptions): JsonService {
+  const { rulesFile, registry } = options;
   const loaded = loadDataFile(rulesFile, { name: "default-policies.json", value: shippedPolicies }, parsePolicyFile);
   const tenants = loaded.tenants;
   let writes: Promise<void> = Promise.resolve();
 
-  const registry = new Registry();
   const evaluationDuration = new Histogram({
     name: "somagent_policy_engine_evaluation_duration_seconds",
     help: "Time to evaluate one prompt against its tenant's rules, by outcome (allowed, denied).",
@@ -96,7 +98,7 @@ export function createPolicyEngineServer(options: PolicyEngineServerOptions): Co
     return next;
   }
 
-  return createCompanionServer({
+  return createJsonService({
     registry,
     metricPrefix: "somagent_policy_engine",
     logger: options.logger,

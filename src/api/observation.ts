@@ -1,0 +1,60 @@
+/**
+ * How one call is observed, whatever refused or served it: a counter by code,
+ * a latency histogram, the open-streams gauge, one JSON log line and a server
+ * span. The observe interceptor uses it for every call that reaches the
+ * interceptors; the REST transcoder uses it for requests it refuses while
+ * binding, before any interceptor runs.
+ */
+import type { DescMethod } from "@bufbuild/protobuf";
+import type { ConnectError } from "@connectrpc/connect";
+import { SpanKind, SpanStatusCode, type Tracer } from "@opentelemetry/api";
+import type { Logger } from "../shared/logger.js";
+import { codeName } from "./errors.js";
+import type { ApiMetrics } from "./metrics.js";
+
+/** One call being observed. */
+export interface CallObservation {
+  /** The call answered with a stream: counted as open until {@link finish}. */
+  streamOpened(): void;
+  /** Ends the observation with the call's outcome (no error: OK). Call once. */
+  finish(error?: ConnectError): void;
+}
+
+/** Starts observations of calls. */
+export interface CallObserver {
+  /** Starts observing a call of `method` over `protocol`, begun at `startedAt` (`performance.now()`, default now). */
+  begin(method: DescMethod, protocol: string, startedAt?: number): CallObservation;
+}
+
+/** Observes calls into `metrics`, `logger` and `tracer`. */
+export function createCallObserver(deps: { metrics: ApiMetrics; logger: Logger; tracer: Tracer }): CallObserver {
+  const { metrics, logger, tracer } = deps;
+  return {
+    begin(desc, protocol, startedAt = performance.now()) {
+      const method = `${desc.parent.typeName}/${desc.name}`;
+      const span = tracer.startSpan(method, {
+        kind: SpanKind.SERVER,
+        startTime: performance.timeOrigin + startedAt,
+        attributes: { "rpc.system": protocol === "rest" ? "http" : protocol, "rpc.service": desc.parent.typeName, "rpc.method": desc.name },
+      });
+      let streaming = false;
+      return {
+        streamOpened() {
+          streaming = true;
+          metrics.streamsInFlight.inc({ method, protocol });
+        },
+        finish(error) {
+          if (streaming) metrics.streamsInFlight.dec({ method, protocol });
+          const code = error ? codeName(error.code) : "OK";
+          const durationMs = performance.now() - startedAt;
+          metrics.requestsTotal.inc({ method, protocol, code });
+          metrics.requestDuration.observe({ method, protocol }, durationMs / 1000);
+          span.setAttribute("rpc.grpc.status_code", error?.code ?? 0);
+          if (error) span.setStatus({ code: SpanStatusCode.ERROR, message: error.rawMessage });
+          span.end();
+          logger.info("rpc", { method, protocol, code, durationMs: Math.round(durationMs * 10) / 10, ...(error ? { error: error.rawMessage } : {}) });
+        },
+      };
+    },
+  };
+}
