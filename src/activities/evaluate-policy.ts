@@ -2,7 +2,11 @@ import { Context } from "@temporalio/activity";
 import type { PolicyDecisionResult, SessionInput } from "../workflows/contract.js";
 import { withPermanentFailures } from "./permanent-failure.js";
 
-/** The question `evaluate-policy` asks: may this user, in this role, send this prompt? */
+/**
+ * The question `evaluate-policy` asks: may this user, in this role, send this
+ * prompt? The policy engine client's request has the same shape on purpose:
+ * each side owns its type, and the worker's wiring checks that they fit.
+ */
 export interface PolicyQuestion {
   sessionId: string;
   tenant: string;
