@@ -2,7 +2,6 @@ import { createHash } from "node:crypto";
 import { ApplicationFailure, Context } from "@temporalio/activity";
 import type { AuditEventJson } from "../../gen/somagent/orchestrator/v1/session_pb.js";
 import type { AuditEmitResult, AuditOutcome, AuditRequest } from "../workflows/contract.js";
-import type { ActivityDeps } from "./deps.js";
 import { withPermanentFailures } from "./permanent-failure.js";
 
 const STATUS = {
@@ -40,8 +39,16 @@ export function buildAuditEvent(request: AuditRequest, workflowId: string, runId
   return event;
 }
 
+/** What `emit-audit-event` needs: a durable sink for audit events. */
+export interface EmitAuditEventDeps {
+  audit: {
+    /** Publishes one event keyed by its session id; throws TransientCallError when the sink is unavailable. */
+    publish(event: AuditEventJson): Promise<void>;
+  };
+}
+
 /** Builds `emit-audit-event`: publishes the session's one terminal audit event. */
-export function createEmitAuditEvent(deps: ActivityDeps) {
+export function createEmitAuditEvent(deps: EmitAuditEventDeps) {
   return async (request: AuditRequest): Promise<AuditEmitResult> => {
     const execution = Context.current().info.workflowExecution;
     // Only the session workflow schedules this activity, so the execution is always there.

@@ -1,12 +1,21 @@
-/** The session workflow's activities, registered under the seed's names. */
+/**
+ * The session workflow's activities, registered under the seed's names. Each
+ * activity declares what it needs in its own terms; the worker wires the real
+ * clients in, and TypeScript's structural types check the fit there.
+ */
 import { ACTIVITY } from "../workflows/contract.js";
-import type { ActivityDeps } from "./deps.js";
-import { createEmitAuditEvent } from "./emit-audit-event.js";
-import { createEvaluatePolicy } from "./evaluate-policy.js";
-import { createIssueIdentityToken } from "./issue-identity-token.js";
-import { createRunSlmCompletion } from "./run-slm-completion.js";
+import { createEmitAuditEvent, type EmitAuditEventDeps } from "./emit-audit-event.js";
+import { createEvaluatePolicy, type EvaluatePolicyDeps } from "./evaluate-policy.js";
+import { createIssueIdentityToken, type IssueIdentityTokenDeps } from "./issue-identity-token.js";
+import { createRunSlmCompletion, type RunSlmCompletionDeps } from "./run-slm-completion.js";
 
-export type { ActivityDeps } from "./deps.js";
+export type { EmitAuditEventDeps } from "./emit-audit-event.js";
+export type { EvaluatePolicyDeps, PolicyQuestion } from "./evaluate-policy.js";
+export type { IssueIdentityTokenDeps, TokenGrant } from "./issue-identity-token.js";
+export type { CompletionPrompt, RunSlmCompletionDeps } from "./run-slm-completion.js";
+
+/** Everything `createActivities` needs: the union of what each activity declares. */
+export type ActivityDeps = EvaluatePolicyDeps & IssueIdentityTokenDeps & RunSlmCompletionDeps & EmitAuditEventDeps;
 
 /** Builds the activity map the worker registers; names are the seed's activity types. */
 export function createActivities(deps: ActivityDeps) {

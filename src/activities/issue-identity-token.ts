@@ -1,20 +1,36 @@
 import { Context } from "@temporalio/activity";
 import type { IdentityTokenResult, SessionInput } from "../workflows/contract.js";
-import type { ActivityDeps, TokenIssueRequest } from "./deps.js";
 import { withPermanentFailures } from "./permanent-failure.js";
 
 /** The capability every session's token must carry. */
 export const SESSION_CAPABILITY = "session:start";
 
+/** The token `issue-identity-token` asks for. */
+export interface TokenGrant {
+  userId: string;
+  tenantId: string;
+  capabilities: string[];
+  /** The user's current TOTP code, from `metadata.mfa_code`, for users who need one. */
+  mfaCode?: string;
+}
+
+/** What `issue-identity-token` needs: an issuer whose tokens are verified before they are returned. */
+export interface IssueIdentityTokenDeps {
+  identity: {
+    /** Throws TransientCallError when the service may answer later, PermanentCallError for a refusal or a token that does not verify. */
+    issue(grant: TokenGrant, signal?: AbortSignal): Promise<IdentityTokenResult>;
+  };
+}
+
 /** Builds `issue-identity-token`: a verified token with `session:start` for the session's user. */
-export function createIssueIdentityToken(deps: ActivityDeps) {
+export function createIssueIdentityToken(deps: IssueIdentityTokenDeps) {
   return (input: SessionInput): Promise<IdentityTokenResult> => {
-    const request: TokenIssueRequest = {
-      user_id: input.user,
-      tenant_id: input.tenant,
+    const grant: TokenGrant = {
+      userId: input.user,
+      tenantId: input.tenant,
       capabilities: [SESSION_CAPABILITY],
     };
-    if (typeof input.metadata.mfa_code === "string") request.mfa_code = input.metadata.mfa_code;
-    return withPermanentFailures(() => deps.identity.issue(request, Context.current().cancellationSignal));
+    if (typeof input.metadata.mfa_code === "string") grant.mfaCode = input.metadata.mfa_code;
+    return withPermanentFailures(() => deps.identity.issue(grant, Context.current().cancellationSignal));
   };
 }

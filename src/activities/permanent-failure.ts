@@ -1,5 +1,5 @@
 import { ApplicationFailure } from "@temporalio/activity";
-import { PermanentCallError } from "../clients/errors.js";
+import { PermanentCallError } from "../shared/call-errors.js";
 
 /**
  * Runs one outside call for an activity: a {@link PermanentCallError} becomes a

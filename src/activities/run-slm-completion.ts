@@ -1,10 +1,26 @@
 import { Context } from "@temporalio/activity";
 import type { CompletionResult, SessionInput } from "../workflows/contract.js";
-import type { ActivityDeps } from "./deps.js";
 import { withPermanentFailures } from "./permanent-failure.js";
 
-/** Builds `run-slm-completion`: the session's prompt through the Ray Serve application. */
-export function createRunSlmCompletion(deps: ActivityDeps) {
+/** One completion, as `run-slm-completion` asks for it. */
+export interface CompletionPrompt {
+  prompt: string;
+  model: string;
+  sessionId: string;
+  /** Upper bound of generated tokens; the model server's default when unset. */
+  maxTokens?: number;
+}
+
+/** What `run-slm-completion` needs: a small language model behind some server. */
+export interface RunSlmCompletionDeps {
+  completions: {
+    /** Throws TransientCallError when the server is down or not ready, PermanentCallError for a rejected prompt. */
+    complete(prompt: CompletionPrompt, signal?: AbortSignal): Promise<CompletionResult>;
+  };
+}
+
+/** Builds `run-slm-completion`: the session's prompt through the SLM server (Ray Serve). */
+export function createRunSlmCompletion(deps: RunSlmCompletionDeps) {
   return (input: SessionInput): Promise<CompletionResult> =>
     withPermanentFailures(() =>
       deps.completions.complete(

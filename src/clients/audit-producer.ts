@@ -9,16 +9,11 @@ import { Counter } from "prom-client";
 import { AuditEventSchema, type AuditEventJson } from "../../gen/somagent/orchestrator/v1/session_pb.js";
 import type { KafkaConfig } from "../config.js";
 import type { Logger } from "../shared/logger.js";
-import { TransientCallError } from "./errors.js";
+import type { Registry } from "../shared/metrics.js";
+import { TransientCallError } from "../shared/call-errors.js";
 
 /** Target name in errors and metrics. */
 export const KAFKA_TARGET = "kafka";
-
-const auditPublishes = new Counter({
-  name: "somagent_audit_publishes_total",
-  help: "Audit events handed to Kafka (or logged when Kafka is not configured), by outcome.",
-  labelNames: ["outcome"] as const,
-});
 
 /** The worker's audit sink. */
 export interface AuditProducer {
@@ -33,8 +28,18 @@ export interface AuditProducer {
 /** Kafka's own retries stay short so Temporal's retry policy is the one that matters. */
 const KAFKA_TIMEOUTS = { connectionTimeout: 3_000, requestTimeout: 10_000, retry: { retries: 2, initialRetryTime: 200, maxRetryTime: 2_000 } };
 
-/** Builds the audit producer for `config`; logs instead of publishing when it names no brokers. */
-export function createAuditProducer(config: KafkaConfig, logger: Logger): AuditProducer {
+/**
+ * Builds the audit producer for `config`; logs instead of publishing when it
+ * names no brokers. Counts publishes on `registry` (`somagent_audit_publishes_total`),
+ * which therefore holds one audit producer, as a worker process does.
+ */
+export function createAuditProducer(config: KafkaConfig, logger: Logger, registry: Registry): AuditProducer {
+  const auditPublishes = new Counter({
+    name: "somagent_audit_publishes_total",
+    help: "Audit events handed to Kafka (or logged when Kafka is not configured), by outcome.",
+    labelNames: ["outcome"] as const,
+    registers: [registry],
+  });
   if (config.brokers.length === 0) {
     return {
       async start() {

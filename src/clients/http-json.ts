@@ -1,19 +1,44 @@
+/**
+ * The one JSON-over-HTTP helper of the clients: a timeout on every call, every
+ * failure classified as transient or permanent, and each call counted and
+ * timed on the registry the entry point injects.
+ */
 import { Counter, Histogram } from "prom-client";
 import type { Dispatcher } from "undici";
-import { PermanentCallError, TransientCallError, isTransientStatus } from "./errors.js";
+import { PermanentCallError, TransientCallError, isTransientStatus } from "../shared/call-errors.js";
+import { isRecord } from "../shared/json-answer.js";
+import type { Registry } from "../shared/metrics.js";
 
-const requests = new Counter({
-  name: "somagent_outbound_requests_total",
-  help: "HTTP calls to dependencies, by target and outcome (ok, transient, permanent).",
-  labelNames: ["target", "outcome"] as const,
-});
+interface OutboundMetrics {
+  requests: Counter<"target" | "outcome">;
+  duration: Histogram<"target">;
+}
 
-const duration = new Histogram({
-  name: "somagent_outbound_request_duration_seconds",
-  help: "Duration of HTTP calls to dependencies, by target.",
-  labelNames: ["target"] as const,
-  buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
-});
+/** One set per registry, so every client a worker builds on it adds to the same series. */
+const metricsByRegistry = new WeakMap<Registry, OutboundMetrics>();
+
+function outboundMetrics(registry: Registry): OutboundMetrics {
+  let metrics = metricsByRegistry.get(registry);
+  if (!metrics) {
+    metrics = {
+      requests: new Counter({
+        name: "somagent_outbound_requests_total",
+        help: "HTTP calls to dependencies, by target and outcome (ok, transient, permanent).",
+        labelNames: ["target", "outcome"] as const,
+        registers: [registry],
+      }),
+      duration: new Histogram({
+        name: "somagent_outbound_request_duration_seconds",
+        help: "Duration of HTTP calls to dependencies, by target.",
+        labelNames: ["target"] as const,
+        buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
+        registers: [registry],
+      }),
+    };
+    metricsByRegistry.set(registry, metrics);
+  }
+  return metrics;
+}
 
 /** One JSON-over-HTTP call. */
 export interface JsonRequest {
@@ -43,7 +68,19 @@ export interface JsonResponse {
  * whose message carries the server's own `message`/`error`/`detail` field when
  * it sent one. Does not retry: retries belong to the caller (Temporal).
  */
-export async function requestJson(request: JsonRequest): Promise<JsonResponse> {
+export type RequestJson = (request: JsonRequest) => Promise<JsonResponse>;
+
+/**
+ * Builds the {@link RequestJson} of the clients that measure on `registry`:
+ * `somagent_outbound_requests_total` and `somagent_outbound_request_duration_seconds`,
+ * registered once per registry.
+ */
+export function createRequestJson(registry: Registry): RequestJson {
+  const metrics = outboundMetrics(registry);
+  return (request) => requestJson(request, metrics);
+}
+
+async function requestJson(request: JsonRequest, { requests, duration }: OutboundMetrics): Promise<JsonResponse> {
   const { target } = request;
   const stopTimer = duration.startTimer({ target });
   const signals = [AbortSignal.timeout(request.timeoutMs)];
@@ -91,11 +128,6 @@ export async function requestJson(request: JsonRequest): Promise<JsonResponse> {
     stopTimer();
     requests.inc({ target, outcome });
   }
-}
-
-/** Whether a parsed JSON answer is an object (not null, not an array): the first check of every answer parser. */
-export function isRecord(value: unknown): value is Record<string, unknown> {
-  return typeof value === "object" && value !== null && !Array.isArray(value);
 }
 
 function serverMessage(body: unknown): string {

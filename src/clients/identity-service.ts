@@ -1,14 +1,15 @@
 /**
- * The `issue-identity-token` side of the identity service: asks
- * `POST /v1/tokens/issue` for a token, verifies its EdDSA signature against
- * the service's `/.well-known/jwks.json`, checks that its claims are the ones
+ * The identity service's client: asks `POST /v1/tokens/issue` for a token (in
+ * the service's snake_case body), verifies its EdDSA signature against the
+ * service's `/.well-known/jwks.json`, checks that its claims are the ones
  * asked for, and maps it to `IdentityToken` proto JSON.
  */
-import { createLocalJWKSet, errors as joseErrors, jwtVerify, type JSONWebKeySet, type JWTPayload } from "jose";
-import type { ActivityDeps, TokenIssueRequest } from "../activities/deps.js";
-import type { IdentityTokenResult } from "../workflows/contract.js";
-import { PermanentCallError } from "./errors.js";
-import { requestJson } from "./http-json.js";
+import { createRemoteJWKSet, customFetch, errors as joseErrors, jwtVerify, type JWTPayload } from "jose";
+import type { IdentityTokenJson, TokenClaimsJson } from "../../gen/somagent/orchestrator/v1/session_pb.js";
+import { PermanentCallError } from "../shared/call-errors.js";
+import { readAnswer } from "../shared/json-answer.js";
+import type { Registry } from "../shared/metrics.js";
+import { createRequestJson } from "./http-json.js";
 
 /** Metric and error label of token requests. */
 export const IDENTITY_SERVICE_TARGET = "identity-service";
@@ -24,96 +25,105 @@ export interface IdentityServiceClientOptions {
   url: URL | string;
   /** Limit of one call, token request or JWKS fetch. */
   timeoutMs: number;
+  /** Where the client's outbound-call metrics are registered. */
+  registry: Registry;
 }
 
-type KeySet = ReturnType<typeof createLocalJWKSet>;
+/** The token asked for. */
+export interface TokenIssueRequest {
+  userId: string;
+  tenantId: string;
+  capabilities: string[];
+  /** The user's current TOTP code, for users enrolled in MFA. */
+  mfaCode?: string;
+}
+
+/** The identity service as the worker sees it. */
+export interface IdentityServiceClient {
+  /**
+   * Issues a token and verifies it before returning it. Throws
+   * `TransientCallError` when the service or its JWKS is unreachable, slow or
+   * answers 5xx; `PermanentCallError` when it refuses (4xx: unknown user,
+   * inactive, tenant or capability not held, MFA), or returns a token whose
+   * signature does not verify against the JWKS or whose claims differ from the request.
+   */
+  issue(request: TokenIssueRequest, signal?: AbortSignal): Promise<IdentityTokenJson>;
+}
 
 /**
- * Builds the client. `issue` throws `TransientCallError` when the service or
- * its JWKS is unreachable, slow or answers 5xx; {@link PermanentCallError}
- * when it refuses (4xx: unknown user, inactive, tenant or capability not held,
- * MFA), or returns a token whose signature does not verify against the JWKS
- * or whose claims differ from the request.
- *
- * The JWKS is cached; a token signed with a key id the cache does not know
- * makes the call fetch it again once (the service may have a new key).
+ * Builds the client. The JWKS is jose's remote key set: cached, and fetched
+ * again when a token names a key id it does not know (the service may have a
+ * new key); its fetches go through the clients' HTTP helper, so they are
+ * timed, counted and classified like every other call.
  */
-export function createIdentityServiceClient(options: IdentityServiceClientOptions): ActivityDeps["identity"] {
+export function createIdentityServiceClient(options: IdentityServiceClientOptions): IdentityServiceClient {
+  const requestJson = createRequestJson(options.registry);
   const jwksUrl = new URL("/.well-known/jwks.json", options.url);
-  let cached: KeySet | undefined;
+  const keySet = createRemoteJWKSet(jwksUrl, {
+    timeoutDuration: options.timeoutMs,
+    // Tokens come from the service just asked, not from a caller: an unknown kid is a rotation, so refetch at once.
+    cooldownDuration: 0,
+    // The key set is shared by every call, so no one call's signal may abort its fetch; the timeout bounds it.
+    [customFetch]: async (url, init) => {
+      const { status, body } = await requestJson({ target: IDENTITY_JWKS_TARGET, url, timeoutMs: options.timeoutMs, signal: init.signal });
+      // An empty answer reaches jose as `null`, which it refuses as an invalid JWKS.
+      return new Response(JSON.stringify(body ?? null), { status, headers: { "content-type": "application/json" } });
+    },
+  });
 
-  async function fetchKeySet(signal?: AbortSignal): Promise<KeySet> {
-    const { body } = await requestJson({ target: IDENTITY_JWKS_TARGET, url: jwksUrl, timeoutMs: options.timeoutMs, signal });
+  async function verify(token: string): Promise<{ payload: JWTPayload; kid: string }> {
     try {
-      cached = createLocalJWKSet(body as JSONWebKeySet);
+      const { payload, protectedHeader } = await jwtVerify(token, keySet, { algorithms: ["EdDSA"] });
+      if (typeof protectedHeader.kid !== "string") throw new joseErrors.JWTInvalid("the token header has no kid");
+      return { payload, kid: protectedHeader.kid };
     } catch (error) {
-      throw new PermanentCallError(IDENTITY_JWKS_TARGET, `answered an invalid JWKS: ${(error as Error).message}`, undefined, { cause: error });
-    }
-    return cached;
-  }
-
-  async function verify(token: string, signal?: AbortSignal): Promise<{ payload: JWTPayload; kid: string }> {
-    let fresh = cached === undefined;
-    let keySet = cached ?? (await fetchKeySet(signal));
-    for (;;) {
-      try {
-        const { payload, protectedHeader } = await jwtVerify(token, keySet, { algorithms: ["EdDSA"] });
-        if (typeof protectedHeader.kid !== "string") throw new joseErrors.JWTInvalid("the token header has no kid");
-        return { payload, kid: protectedHeader.kid };
-      } catch (error) {
-        // An unknown key id with a cached set: the service may have a new key since.
-        if (error instanceof joseErrors.JWKSNoMatchingKey && !fresh) {
-          keySet = await fetchKeySet(signal);
-          fresh = true;
-          continue;
-        }
-        if (error instanceof joseErrors.JOSEError) {
-          throw new PermanentCallError(IDENTITY_SERVICE_TARGET, `issued a token that fails verification against ${jwksUrl.href}: ${error.message}`, undefined, {
-            cause: error,
-          });
-        }
-        throw error;
+      if (error instanceof joseErrors.JWKSInvalid) {
+        throw new PermanentCallError(IDENTITY_JWKS_TARGET, `answered an invalid JWKS: ${error.message}`, undefined, { cause: error });
       }
+      if (error instanceof joseErrors.JOSEError) {
+        throw new PermanentCallError(IDENTITY_SERVICE_TARGET, `issued a token that fails verification against ${jwksUrl.href}: ${error.message}`, undefined, {
+          cause: error,
+        });
+      }
+      throw error;
     }
   }
 
   return {
     async issue(request, signal) {
-      const { body } = await requestJson({
+      const body: Record<string, unknown> = { user_id: request.userId, tenant_id: request.tenantId, capabilities: request.capabilities };
+      if (request.mfaCode !== undefined) body.mfa_code = request.mfaCode;
+      const answer = await requestJson({
         target: IDENTITY_SERVICE_TARGET,
         url: options.url,
         method: "POST",
-        body: request,
+        body,
         timeoutMs: options.timeoutMs,
         signal,
       });
-      const answer = parseIssueAnswer(body);
-      const { payload, kid } = await verify(answer.token, signal);
-      return { token: answer.token, tokenType: "Bearer", expiresIn: String(answer.expiresIn), claims: checkClaims(payload, kid, request) };
+      const issued = readIssueAnswer(answer.body);
+      signal?.throwIfAborted();
+      const { payload, kid } = await verify(issued.token);
+      return { token: issued.token, tokenType: "Bearer", expiresIn: String(issued.expiresIn), claims: checkClaims(payload, kid, request) };
     },
   };
 }
 
-function parseIssueAnswer(body: unknown): { token: string; expiresIn: number } {
-  const fail = (field: string): never => {
-    throw new PermanentCallError(IDENTITY_SERVICE_TARGET, `answered a token without a valid ${field}`);
-  };
-  if (typeof body !== "object" || body === null || Array.isArray(body)) return fail("JSON object");
-  const record = body as Record<string, unknown>;
-  if (typeof record.token !== "string" || record.token === "") return fail("token");
-  if (typeof record.token_type !== "string" || record.token_type.toLowerCase() !== "bearer") return fail("token_type");
-  const expiresIn = record.expires_in;
-  if (typeof expiresIn !== "number" || !Number.isSafeInteger(expiresIn) || expiresIn <= 0) return fail("expires_in");
-  return { token: record.token, expiresIn };
+/** Reads the issue answer (`token`, `token_type` Bearer, `expires_in` > 0). */
+function readIssueAnswer(body: unknown): { token: string; expiresIn: number } {
+  const answer = readAnswer(IDENTITY_SERVICE_TARGET, "a token", body);
+  const token = answer.string("token", { nonEmpty: true });
+  if (answer.string("token_type").toLowerCase() !== "bearer") answer.fail("token_type");
+  return { token, expiresIn: answer.integer("expires_in", { min: 1, max: Number.MAX_SAFE_INTEGER }) };
 }
 
 /** The verified claims as `TokenClaims` proto JSON, after checking they are exactly what was asked for. */
-function checkClaims(payload: JWTPayload, kid: string, request: TokenIssueRequest): NonNullable<IdentityTokenResult["claims"]> {
+function checkClaims(payload: JWTPayload, kid: string, request: TokenIssueRequest): TokenClaimsJson {
   const mismatch = (claim: string): never => {
     throw new PermanentCallError(IDENTITY_SERVICE_TARGET, `issued a token whose ${claim} claim does not match the request`);
   };
-  if (payload.sub !== request.user_id) return mismatch("sub");
-  if (payload.tenant_id !== request.tenant_id) return mismatch("tenant_id");
+  if (payload.sub !== request.userId) return mismatch("sub");
+  if (payload.tenant_id !== request.tenantId) return mismatch("tenant_id");
   const capabilities = payload.capabilities;
   const asked = new Set(request.capabilities);
   if (

@@ -1,12 +1,11 @@
 /**
- * The `evaluate-policy` side of the policy engine: posts the session to
- * `POST /v1/evaluate` and maps the snake_case answer to `PolicyDecision` proto JSON.
+ * The policy engine's client: posts a session to `POST /v1/evaluate` in the
+ * engine's snake_case body and reads its answer into `PolicyDecision` proto JSON.
  */
-import type { PolicyViolationJson } from "../../gen/somagent/orchestrator/v1/session_pb.js";
-import type { ActivityDeps } from "../activities/deps.js";
-import type { PolicyDecisionResult } from "../workflows/contract.js";
-import { PermanentCallError } from "./errors.js";
-import { isRecord, requestJson } from "./http-json.js";
+import type { PolicyDecisionJson } from "../../gen/somagent/orchestrator/v1/session_pb.js";
+import { readAnswer } from "../shared/json-answer.js";
+import type { Registry } from "../shared/metrics.js";
+import { createRequestJson } from "./http-json.js";
 
 /** Metric and error label of calls to the policy engine. */
 export const POLICY_ENGINE_TARGET = "policy-engine";
@@ -16,64 +15,82 @@ export interface PolicyEngineClientOptions {
   /** The evaluate endpoint itself, e.g. `http://127.0.0.1:8101/v1/evaluate` (`POLICY_ENGINE_URL`). */
   url: URL | string;
   timeoutMs: number;
+  /** Where the client's outbound-call metrics are registered. */
+  registry: Registry;
 }
 
-/**
- * Builds the client. `evaluate` throws `TransientCallError` when the
- * engine is unreachable, slow or answers 5xx, and {@link PermanentCallError}
- * when it rejects the request (4xx, its message names the field) or answers
- * something that is not a decision. A denial is a decision, not an error.
- */
-export function createPolicyEngineClient(options: PolicyEngineClientOptions): ActivityDeps["policy"] {
+/** One evaluation: who sends which prompt in which role. */
+export interface PolicyEvaluationRequest {
+  sessionId: string;
+  tenant: string;
+  user: string;
+  role: string;
+  prompt: string;
+  /** Free-form JSON object, passed to the engine as is. */
+  metadata: Record<string, unknown>;
+}
+
+/** The policy engine as the worker sees it. */
+export interface PolicyEngineClient {
+  /**
+   * Evaluates one request. Throws `TransientCallError` when the engine is
+   * unreachable, slow or answers 5xx, and `PermanentCallError` when it rejects
+   * the request (4xx, its message names the field) or answers something that
+   * is not a decision. A denial is a decision, not an error.
+   */
+  evaluate(request: PolicyEvaluationRequest, signal?: AbortSignal): Promise<PolicyDecisionJson>;
+}
+
+/** Builds the client. */
+export function createPolicyEngineClient(options: PolicyEngineClientOptions): PolicyEngineClient {
+  const requestJson = createRequestJson(options.registry);
   return {
     async evaluate(request, signal) {
       const { body } = await requestJson({
         target: POLICY_ENGINE_TARGET,
         url: options.url,
         method: "POST",
-        body: request,
+        body: {
+          session_id: request.sessionId,
+          tenant: request.tenant,
+          user: request.user,
+          role: request.role,
+          prompt: request.prompt,
+          metadata: request.metadata,
+        },
         timeoutMs: options.timeoutMs,
         signal,
       });
-      return parseDecision(body);
+      return readPolicyDecision(body);
     },
   };
 }
 
-function parseDecision(body: unknown): PolicyDecisionResult {
-  const fail = (field: string): never => {
-    throw new PermanentCallError(POLICY_ENGINE_TARGET, `answered a decision without a valid ${field}`);
-  };
-  if (!isRecord(body)) return fail("JSON object");
-  const str = (record: Record<string, unknown>, field: string, at = field): string =>
-    typeof record[field] === "string" ? (record[field] as string) : fail(at);
-  const num = (record: Record<string, unknown>, field: string, at = field): number => {
-    const value = record[field];
-    return typeof value === "number" && Number.isFinite(value) ? value : fail(at);
-  };
-  if (typeof body.allowed !== "boolean") return fail("allowed");
-  if (!Array.isArray(body.violations)) return fail("violations");
-  if (!Array.isArray(body.reasons) || !body.reasons.every((r) => typeof r === "string")) return fail("reasons");
-  const evaluatedAt = str(body, "evaluated_at");
-  if (Number.isNaN(Date.parse(evaluatedAt))) return fail("evaluated_at");
-  const violations = body.violations.map((item: unknown, index): PolicyViolationJson => {
-    const at = `violations[${index}]`;
-    if (!isRecord(item)) return fail(at);
-    return {
-      name: str(item, "name", `${at}.name`),
-      pattern: str(item, "pattern", `${at}.pattern`),
-      weight: num(item, "weight", `${at}.weight`),
-      severity: str(item, "severity", `${at}.severity`),
-      description: str(item, "description", `${at}.description`),
-      excerpt: str(item, "excerpt", `${at}.excerpt`),
-    };
-  });
+/**
+ * Reads the engine's answer (`allowed`, `score`, `violations`, `reasons`,
+ * `constitution_hash`, `evaluated_at`) into `PolicyDecision` proto JSON;
+ * throws `PermanentCallError` naming the first field that is missing or invalid.
+ */
+export function readPolicyDecision(body: unknown): PolicyDecisionJson {
+  const answer = readAnswer(POLICY_ENGINE_TARGET, "a decision", body);
+  const allowed = answer.boolean("allowed");
+  const violations = answer.objects("violations").map((violation) => ({
+    name: violation.string("name"),
+    pattern: violation.string("pattern"),
+    weight: violation.number("weight"),
+    severity: violation.string("severity"),
+    description: violation.string("description"),
+    excerpt: violation.string("excerpt"),
+  }));
+  const reasons = answer.strings("reasons");
+  const evaluatedAt = Date.parse(answer.string("evaluated_at"));
+  if (Number.isNaN(evaluatedAt)) answer.fail("evaluated_at");
   return {
-    allowed: body.allowed,
-    score: num(body, "score"),
+    allowed,
+    score: answer.number("score"),
     violations,
-    reasons: body.reasons as string[],
-    constitutionHash: str(body, "constitution_hash"),
+    reasons,
+    constitutionHash: answer.string("constitution_hash"),
     evaluatedAt: new Date(evaluatedAt).toISOString(),
   };
 }

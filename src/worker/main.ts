@@ -6,13 +6,11 @@
  * and shuts down gracefully on SIGTERM/SIGINT.
  */
 import { Runtime } from "@temporalio/worker";
-import { register } from "prom-client";
 import { createLogger } from "../shared/logger.js";
-import { createIdentityServiceClient } from "../clients/identity-service.js";
-import { createPolicyEngineClient } from "../clients/policy-engine.js";
-import { createRayServeClient } from "../clients/ray-serve.js";
 import { ConfigError, loadWorkerConfig } from "../config.js";
+import { createMetricsRegistry } from "../shared/metrics.js";
 import { createTelemetry } from "../shared/telemetry.js";
+import { createWorkerDependencies } from "./dependencies.js";
 import { createSessionWorker } from "./session-worker.js";
 
 const logger = createLogger("somagent-orchestrator-worker");
@@ -25,14 +23,12 @@ async function main(): Promise<void> {
       metrics: { prometheus: { bindAddress: `${config.metricsHost}:${config.sdkMetricsPort}` } },
     },
   });
-  const completions = createRayServeClient(config.ray);
+  const registry = createMetricsRegistry();
+  const dependencies = createWorkerDependencies(config, registry, logger);
   const worker = await createSessionWorker(config, {
-    policy: createPolicyEngineClient({ url: config.policyEngineUrl, timeoutMs: config.policyEngineTimeoutMs }),
-    identity: createIdentityServiceClient({ url: config.identityServiceUrl, timeoutMs: config.identityServiceTimeoutMs }),
-    completions,
+    ...dependencies,
     logger,
-    // The clients and the audit producer still register on prom-client's default registry at import (issue 11, finding 2).
-    registry: register,
+    registry,
     workflowBundlePath: config.workflowBundlePath,
   });
 
@@ -43,7 +39,7 @@ async function main(): Promise<void> {
   process.once("SIGTERM", () => stop("SIGTERM"));
   process.once("SIGINT", () => stop("SIGINT"));
   await worker.done;
-  await completions.close();
+  await dependencies.close();
   await telemetry.shutdown();
 }
 

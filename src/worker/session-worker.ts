@@ -9,26 +9,32 @@ import { createActivities, type ActivityDeps } from "../activities/index.js";
 import { createJsonService } from "../shared/http/json-service.js";
 import type { Logger } from "../shared/logger.js";
 import type { Registry } from "../shared/metrics.js";
-import { createAuditProducer, type AuditProducer } from "../clients/audit-producer.js";
+import type { AuditProducer } from "../clients/audit-producer.js";
+import type { SlmDeployment } from "../clients/ray-serve-completions.js";
 import type { WorkerConfig } from "../config.js";
 import { createEncryptionCodec } from "../temporal/payload-codec.js";
 import { WORKFLOWS_PATH } from "./bundle.js";
 
-/** What the caller wires in: the outside services except Kafka, which the worker owns. */
+/**
+ * What the caller wires in: the clients of `createWorkerDependencies`, each
+ * checked here against what its activity declares, and where to log and measure.
+ */
 export interface SessionWorkerOptions {
   policy: ActivityDeps["policy"];
   identity: ActivityDeps["identity"];
-  completions: ActivityDeps["completions"] & { ensureDeployed?(signal?: AbortSignal): Promise<void> };
+  completions: ActivityDeps["completions"];
+  /** Started before the worker polls and stopped after it. */
+  audit: AuditProducer;
+  /** Deployed once at start; completions deploy lazily too, so a failure here only warns. */
+  slmDeployment: SlmDeployment;
   logger: Logger;
-  /** What the side server's `/metrics` exposes; the entry point creates it. */
+  /** What the side server's `/metrics` exposes, the registry the clients measure on; the entry point creates it. */
   registry: Registry;
   /**
    * Prebuilt workflow bundle (`WORKFLOW_BUNDLE_PATH` in production); unset, the workflow source is
    * bundled at start, so development and tests never run a stale bundle.
    */
   workflowBundlePath?: string;
-  /** Replaces the audit producer built from `config.kafka` (tests observe publishes through it). */
-  audit?: AuditProducer;
 }
 
 /** A started worker. */
@@ -46,8 +52,7 @@ export interface SessionWorker {
  * Throws when Temporal or Kafka cannot be reached, or the workflow code fails to bundle.
  */
 export async function createSessionWorker(config: WorkerConfig, options: SessionWorkerOptions): Promise<SessionWorker> {
-  const { logger } = options;
-  const audit = options.audit ?? createAuditProducer(config.kafka, logger);
+  const { logger, audit } = options;
   await audit.start();
   const connection = await NativeConnection.connect({
     address: `${config.temporal.address.host}:${config.temporal.address.port}`,
@@ -67,7 +72,7 @@ export async function createSessionWorker(config: WorkerConfig, options: Session
     dataConverter: { payloadCodecs: [createEncryptionCodec(config.temporal.codecKeys)] },
   });
   // Deploy the Serve application once per process; completions deploy lazily too, so a failure here only warns.
-  options.completions.ensureDeployed?.().catch((error: unknown) => {
+  options.slmDeployment.ensureDeployed().catch((error: unknown) => {
     logger.error("Ray Serve application not deployed at start; the first completion will retry", {
       error: (error as Error).message,
     });

@@ -1,6 +1,7 @@
 /**
  * The session workflow: policy → identity token → completion → one terminal
- * audit event. Deterministic; imports only the workflow SDK and shared types.
+ * audit event. Deterministic; imports only the workflow SDK, shared types and
+ * (type-only, erased from the bundle) the activities' signatures.
  */
 import {
   ActivityFailure,
@@ -9,24 +10,18 @@ import {
   type ActivityOptions,
 } from "@temporalio/workflow";
 import type { TokenClaimsJson } from "../../gen/somagent/orchestrator/v1/session_pb.js";
+import type { createActivities } from "../activities/index.js";
 import {
   ACTIVITY,
   type AuditEmitResult,
   type AuditRequest,
-  type CompletionResult,
-  type IdentityTokenResult,
   type PolicyDecisionResult,
   type SessionInput,
   type SessionWorkflowResult,
 } from "./contract.js";
 
-/** The activities as the workflow calls them. */
-interface SessionActivities {
-  [ACTIVITY.evaluatePolicy](input: SessionInput): Promise<PolicyDecisionResult>;
-  [ACTIVITY.issueIdentityToken](input: SessionInput): Promise<IdentityTokenResult>;
-  [ACTIVITY.runSlmCompletion](input: SessionInput): Promise<CompletionResult>;
-  [ACTIVITY.emitAuditEvent](request: AuditRequest): Promise<AuditEmitResult>;
-}
+/** The activities as the worker registers them: a renamed or retyped activity fails to compile here. */
+type SessionActivities = ReturnType<typeof createActivities>;
 
 /** Transient failures back off from 1 s to 10 s; permanent ones arrive non-retryable. */
 const backoff = { initialInterval: "1s", backoffCoefficient: 2, maximumInterval: "10s" } as const;

@@ -1,11 +1,19 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { RayConfig } from "../../src/config.js";
-import { PermanentCallError, TransientCallError } from "../../src/clients/errors.js";
-import { createRayServeClient, slmApplicationConfig, slmApplicationName, type RayServeClient } from "../../src/clients/ray-serve.js";
+import { PermanentCallError, TransientCallError } from "../../src/shared/call-errors.js";
+import { createMetricsRegistry } from "../../src/shared/metrics.js";
+import { createRayServeCompletions, type RayServeCompletions } from "../../src/clients/ray-serve-completions.js";
+import {
+  createRayServeDeployment,
+  slmApplicationConfig,
+  slmApplicationName,
+  type RayServeDeployment,
+} from "../../src/clients/ray-serve-deployment.js";
 import { freePort, startRayCluster, type RayTestCluster } from "../ray/ray-cluster.js";
 
 let cluster: RayTestCluster;
-const clients: RayServeClient[] = [];
+const deployments: RayServeDeployment[] = [];
+const registry = createMetricsRegistry({ processMetrics: false });
 
 function rayConfig(overrides: Partial<RayConfig> = {}): RayConfig {
   return {
@@ -20,10 +28,12 @@ function rayConfig(overrides: Partial<RayConfig> = {}): RayConfig {
   };
 }
 
-function client(overrides: Partial<RayConfig> = {}): RayServeClient {
-  const created = createRayServeClient(rayConfig(overrides), { pollIntervalMs: 200 });
-  clients.push(created);
-  return created;
+/** The two Ray clients as the worker wires them: the completions deploy through the deployment. */
+function client(overrides: Partial<RayConfig> = {}): { deployment: RayServeDeployment; completions: RayServeCompletions } {
+  const config = rayConfig(overrides);
+  const deployment = createRayServeDeployment(config, { registry, pollIntervalMs: 200 });
+  deployments.push(deployment);
+  return { deployment, completions: createRayServeCompletions(config, { deployment, registry }) };
 }
 
 interface AppDetails {
@@ -49,7 +59,7 @@ beforeAll(async () => {
 }, 120_000);
 
 afterAll(async () => {
-  await Promise.all(clients.map((c) => c.close()));
+  await Promise.all(deployments.map((d) => d.close()));
   await cluster?.stop();
   expect(await cluster.pids()).toEqual([]);
 }, 60_000);
@@ -97,18 +107,18 @@ describe("slmApplicationConfig", () => {
   });
 });
 
-describe("createRayServeClient against a real Ray 2.60 cluster", () => {
+describe("createRayServeDeployment and createRayServeCompletions against a real Ray 2.60 cluster", () => {
   it("deploys the application from nothing and waits until it is RUNNING, keeping another team's application", async () => {
     const other = client({ namespace: "other-team" });
-    await other.ensureDeployed();
+    await other.deployment.ensureDeployed();
     const otherReplicas = replicaIds((await applications())["other-team-slm"]);
     expect(otherReplicas).toHaveLength(1);
 
     const ours = client();
-    expect((await ours.status()).status).toBe("NOT_DEPLOYED");
-    await ours.ensureDeployed();
+    expect((await ours.deployment.status()).status).toBe("NOT_DEPLOYED");
+    await ours.deployment.ensureDeployed();
 
-    const status = await ours.status();
+    const status = await ours.deployment.status();
     expect(status).toMatchObject({ name: "somagent-slm", routePrefix: "/somagent/slm", status: "RUNNING", upToDate: true });
     // Declared again in the same PUT, but neither removed nor restarted.
     const apps = await applications();
@@ -118,16 +128,16 @@ describe("createRayServeClient against a real Ray 2.60 cluster", () => {
 
   it("does not declare again when the deployed application is up to date", async () => {
     const before = (await applications())["somagent-slm"]!.last_deployed_time_s;
-    await client().ensureDeployed();
+    await client().deployment.ensureDeployed();
     expect((await applications())["somagent-slm"]!.last_deployed_time_s).toBe(before);
   }, 60_000);
 
   it("round-trips a completion from the builtin deterministic provider, identical for identical input", async () => {
     const ours = client();
     const request = { prompt: "kick off a demo", model: "somagent-demo", sessionId: "sess-local" };
-    const first = await ours.complete(request);
-    const second = await ours.complete({ ...request, sessionId: "sess-other" });
-    const otherPrompt = await ours.complete({ ...request, prompt: "kick off another demo" });
+    const first = await ours.completions.complete(request);
+    const second = await ours.completions.complete({ ...request, sessionId: "sess-other" });
+    const otherPrompt = await ours.completions.complete({ ...request, prompt: "kick off another demo" });
 
     expect(first.provider).toBe("builtin-deterministic");
     expect(first.model).toBe("somagent-demo");
@@ -138,37 +148,37 @@ describe("createRayServeClient against a real Ray 2.60 cluster", () => {
   }, 60_000);
 
   it("caps the completion at max_tokens", async () => {
-    const result = await client().complete({ prompt: "kick off a demo", model: "somagent-demo", sessionId: "s", maxTokens: 2 });
+    const result = await client().completions.complete({ prompt: "kick off a demo", model: "somagent-demo", sessionId: "s", maxTokens: 2 });
     expect(result.completionTokens).toBe(2);
     expect(result.text!.split(" ")).toHaveLength(2);
   }, 60_000);
 
   it("rejects an invalid request with a PermanentCallError naming the field", async () => {
     const ours = client();
-    await expect(ours.complete({ prompt: "  ", model: "somagent-demo", sessionId: "s" })).rejects.toThrow(PermanentCallError);
-    await expect(ours.complete({ prompt: "  ", model: "somagent-demo", sessionId: "s" })).rejects.toThrow(/prompt/);
-    await expect(ours.complete({ prompt: "hi", model: "somagent-demo", sessionId: "s", maxTokens: 0 })).rejects.toThrow(/max_tokens/);
-    await expect(ours.complete({ prompt: "hi", model: "bad model", sessionId: "s" })).rejects.toThrow(/model/);
+    await expect(ours.completions.complete({ prompt: "  ", model: "somagent-demo", sessionId: "s" })).rejects.toThrow(PermanentCallError);
+    await expect(ours.completions.complete({ prompt: "  ", model: "somagent-demo", sessionId: "s" })).rejects.toThrow(/prompt/);
+    await expect(ours.completions.complete({ prompt: "hi", model: "somagent-demo", sessionId: "s", maxTokens: 0 })).rejects.toThrow(/max_tokens/);
+    await expect(ours.completions.complete({ prompt: "hi", model: "bad model", sessionId: "s" })).rejects.toThrow(/model/);
   }, 60_000);
 
   it("is refused by the dashboard without the token, so token authentication is on", async () => {
-    const error = await client({ authToken: undefined }).status().catch((e: unknown) => e);
+    const error = await client({ authToken: undefined }).deployment.status().catch((e: unknown) => e);
     expect(error).toBeInstanceOf(PermanentCallError);
     expect((error as PermanentCallError).status).toBe(401);
-    const wrong = await client({ authToken: "0".repeat(64) }).status().catch((e: unknown) => e);
+    const wrong = await client({ authToken: "0".repeat(64) }).deployment.status().catch((e: unknown) => e);
     expect((wrong as PermanentCallError).status).toBe(403);
   }, 60_000);
 
   it("throws a TransientCallError naming Ray when the dashboard is unreachable", async () => {
     const closed = new URL(`http://127.0.0.1:${await freePort()}`);
-    const error = await client({ dashboardUrl: closed, serveUrl: closed }).complete({ prompt: "hi", model: "m", sessionId: "s" }).catch((e: unknown) => e);
+    const error = await client({ dashboardUrl: closed, serveUrl: closed }).completions.complete({ prompt: "hi", model: "m", sessionId: "s" }).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(TransientCallError);
     expect((error as Error).message).toMatch(/Ray dashboard is unreachable/);
   }, 60_000);
 
   it("throws a TransientCallError naming Ray Serve when the Serve proxy is unreachable", async () => {
     const closed = new URL(`http://127.0.0.1:${await freePort()}`);
-    const error = await client({ serveUrl: closed }).complete({ prompt: "hi", model: "m", sessionId: "s" }).catch((e: unknown) => e);
+    const error = await client({ serveUrl: closed }).completions.complete({ prompt: "hi", model: "m", sessionId: "s" }).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(TransientCallError);
     expect((error as Error).message).toMatch(/Ray Serve is unreachable/);
   }, 60_000);
@@ -177,13 +187,31 @@ describe("createRayServeClient against a real Ray 2.60 cluster", () => {
     const upstream = new URL(`http://127.0.0.1:${await freePort()}`);
     const before = (await applications())["somagent-slm"]!.last_deployed_time_s;
     const ours = client({ slmProvider: { url: upstream, apiKey: "test-key", model: undefined, timeoutMs: 5_000 } });
-    expect((await ours.status()).upToDate).toBe(false);
+    expect((await ours.deployment.status()).upToDate).toBe(false);
 
-    const error = await ours.complete({ prompt: "hi", model: "somagent-demo", sessionId: "s" }).catch((e: unknown) => e);
+    const error = await ours.completions.complete({ prompt: "hi", model: "somagent-demo", sessionId: "s" }).catch((e: unknown) => e);
     expect((await applications())["somagent-slm"]!.last_deployed_time_s).toBeGreaterThan(before);
     expect(error).toBeInstanceOf(TransientCallError);
     expect((error as TransientCallError).status).toBe(502);
     expect((error as Error).message).toMatch(new RegExp(`upstream 127\\.0\\.0\\.1:${upstream.port} unreachable`));
     expect((await applications())["other-team-slm"]!.status).toBe("RUNNING");
+  }, 180_000);
+
+  it("keeps a deployment going for the other callers when the caller that started it is cancelled", async () => {
+    const { deployment, completions } = client({ namespace: "third-team" });
+    const request = { prompt: "kick off a demo", model: "somagent-demo", sessionId: "sess-cancel" };
+    const activity = new AbortController();
+    const cancelled = completions.complete(request, activity.signal).catch((e: unknown) => e);
+    const waiting = completions.complete(request);
+    // Cancel the first caller once the application is declared, while its replica is still starting.
+    const declaredBy = Date.now() + 30_000;
+    while (!(await applications())["third-team-slm"] && Date.now() < declaredBy) await new Promise((resolve) => setTimeout(resolve, 100));
+    expect((await deployment.status()).status).not.toBe("RUNNING");
+    const reason = new Error("activity cancelled");
+    activity.abort(reason);
+
+    expect(await cancelled).toBe(reason);
+    expect((await waiting).provider).toBe("builtin-deterministic");
+    expect((await deployment.status()).status).toBe("RUNNING");
   }, 180_000);
 });

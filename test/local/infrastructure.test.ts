@@ -12,7 +12,9 @@ import path from "node:path";
 import { promisify } from "node:util";
 import { Client, Connection } from "@temporalio/client";
 import { afterAll, describe, expect, it } from "vitest";
-import { createRayServeClient } from "../../src/clients/ray-serve.js";
+import { createRayServeCompletions } from "../../src/clients/ray-serve-completions.js";
+import { createRayServeDeployment } from "../../src/clients/ray-serve-deployment.js";
+import { createMetricsRegistry } from "../../src/shared/metrics.js";
 import { loadWorkerConfig } from "../../src/config.js";
 import { RAY_VERSION } from "../../local/ray.js";
 import { startTemporal } from "../../local/temporal.js";
@@ -75,10 +77,11 @@ describe("local Ray", () => {
       RAY_SERVE_URL: serveUrl,
       RAY_AUTH_TOKEN: authToken,
     });
-    const client = createRayServeClient(ray);
-    closers.push(() => client.close());
-    await client.ensureDeployed();
-    const completion = await client.complete({ prompt: "kick off a demo", model: "somagent-demo", sessionId: "infra-proof" });
+    const registry = createMetricsRegistry({ processMetrics: false });
+    const deployment = createRayServeDeployment(ray, { registry });
+    closers.push(() => deployment.close());
+    await deployment.ensureDeployed();
+    const completion = await createRayServeCompletions(ray, { deployment, registry }).complete({ prompt: "kick off a demo", model: "somagent-demo", sessionId: "infra-proof" });
     expect(completion).toMatchObject({ model: "somagent-demo", provider: "builtin-deterministic" });
     expect(completion.text).toMatch(/\S/);
   });

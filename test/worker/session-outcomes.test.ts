@@ -1,7 +1,8 @@
 /**
  * The three outcomes of a session, and a Ray outage, against the real stack:
  * the run's Temporal dev server, Kafka broker and Ray cluster, the companion
- * servers over HTTP, and the worker with the clients `npm run worker` wires.
+ * servers over HTTP, and the worker with the clients `npm run worker` wires
+ * (createWorkerDependencies).
  * Audit events are read back from Kafka with a consumer of the file's own
  * topic; requests to the identity service are counted from its /metrics.
  */
@@ -11,16 +12,15 @@ import proto from "@temporalio/proto";
 import { createRemoteJWKSet, jwtVerify } from "jose";
 import { Kafka, logLevel, type Admin, type Consumer } from "kafkajs";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { register } from "prom-client";
 import { SessionStatus } from "../../gen/somagent/orchestrator/v1/session_pb.js";
 import { createLogger } from "../../src/shared/logger.js";
-import { createIdentityServiceClient } from "../../src/clients/identity-service.js";
-import { createPolicyEngineClient } from "../../src/clients/policy-engine.js";
-import { createRayServeClient, type RayServeClient } from "../../src/clients/ray-serve.js";
+import { createMetricsRegistry } from "../../src/shared/metrics.js";
+import { createRayServeDeployment } from "../../src/clients/ray-serve-deployment.js";
 import { loadWorkerConfig, type WorkerConfig } from "../../src/config.js";
 import { createEncryptionCodec } from "../../src/temporal/payload-codec.js";
 import { closedStatus, sessionResult } from "../../src/temporal/session-events.js";
 import { ACTIVITY, SESSION_WORKFLOW_TYPE, type SessionInput, type SessionWorkflowResult } from "../../src/workflows/contract.js";
+import { createWorkerDependencies } from "../../src/worker/dependencies.js";
 import { createSessionWorker, type SessionWorker } from "../../src/worker/session-worker.js";
 import { startIdentityService, startPolicyEngine, temporaryDirectory, type StartedCompanion } from "../companions/start-companions.js";
 import { startRayCluster, type RayTestCluster } from "../ray/ray-cluster.js";
@@ -39,7 +39,8 @@ let policyEngine: StartedCompanion;
 let identityService: StartedCompanion;
 let keyDir: ReturnType<typeof temporaryDirectory>;
 let worker: SessionWorker;
-const rayClients: RayServeClient[] = [];
+/** Closes the clients the file created (Ray dashboard pools). */
+const closers: (() => Promise<void>)[] = [];
 let connection: Connection;
 let client: Client;
 let admin: Admin;
@@ -75,18 +76,13 @@ function workerConfig(queue: string, rayCluster: { dashboardUrl: string | URL; s
   });
 }
 
-/** A session worker with the real clients, as src/worker/main.ts wires them. */
+/** A session worker with the real clients, wired as src/worker/main.ts wires them, measuring on its own registry. */
 async function startWorker(config: WorkerConfig): Promise<SessionWorker> {
-  const completions = createRayServeClient(config.ray);
-  rayClients.push(completions);
-  return createSessionWorker(config, {
-    policy: createPolicyEngineClient({ url: config.policyEngineUrl, timeoutMs: config.policyEngineTimeoutMs }),
-    identity: createIdentityServiceClient({ url: config.identityServiceUrl, timeoutMs: config.identityServiceTimeoutMs }),
-    completions,
-    logger: createLogger("session-outcomes-test", () => {}),
-    // As src/worker/main.ts: the clients still register on prom-client's default registry (issue 11, finding 2).
-    registry: register,
-  });
+  const registry = createMetricsRegistry();
+  const logger = createLogger("session-outcomes-test", () => {});
+  const dependencies = createWorkerDependencies(config, registry, logger);
+  closers.push(() => dependencies.close());
+  return createSessionWorker(config, { ...dependencies, logger, registry });
 }
 
 function sessionInput(overrides: Partial<SessionInput> = {}): SessionInput {
@@ -155,8 +151,8 @@ beforeAll(async () => {
   identityService = await startIdentityService(keyDir.path);
   const config = workerConfig(taskQueue, ray);
   // Deployed before the worker starts, so its own start-up deployment check is over before the tests count Ray requests.
-  const deployer = createRayServeClient(config.ray);
-  rayClients.push(deployer);
+  const deployer = createRayServeDeployment(config.ray, { registry: createMetricsRegistry({ processMetrics: false }) });
+  closers.push(() => deployer.close());
   await deployer.ensureDeployed();
   worker = await startWorker(config); // creates the audit topic
   connection = await Connection.connect({ address: temporal.address });
@@ -181,7 +177,7 @@ afterAll(async () => {
   await admin?.disconnect();
   await worker?.stop();
   await connection?.close();
-  await Promise.all(rayClients.map((c) => c.close()));
+  await Promise.all(closers.map((close) => close()));
   await identityService?.close();
   await policyEngine?.close();
   keyDir?.remove();

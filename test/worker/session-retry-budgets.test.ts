@@ -15,14 +15,12 @@ import { TestWorkflowEnvironment } from "@temporalio/testing";
 import { Kafka, logLevel, type Consumer } from "kafkajs";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { installTemporalTestServer } from "../../local/temporal-test-server.js";
-import { createIdentityServiceClient } from "../../src/clients/identity-service.js";
-import { createPolicyEngineClient } from "../../src/clients/policy-engine.js";
-import { createRayServeClient, type RayServeClient } from "../../src/clients/ray-serve.js";
 import { loadWorkerConfig, type WorkerConfig } from "../../src/config.js";
 import { createMetricsRegistry } from "../../src/shared/metrics.js";
 import { createLogger } from "../../src/shared/logger.js";
 import { createEncryptionCodec } from "../../src/temporal/payload-codec.js";
 import { ACTIVITY, SESSION_WORKFLOW_TYPE, type SessionInput, type SessionWorkflowResult } from "../../src/workflows/contract.js";
+import { createWorkerDependencies, type WorkerDependencies } from "../../src/worker/dependencies.js";
 import { createSessionWorker, type SessionWorker } from "../../src/worker/session-worker.js";
 import { startIdentityService, startPolicyEngine, temporaryDirectory, type StartedCompanion } from "../companions/start-companions.js";
 import { startRayCluster, type RayTestCluster } from "../ray/ray-cluster.js";
@@ -39,7 +37,7 @@ let policyEngine: StartedCompanion;
 let identityService: StartedCompanion;
 let keyDir: ReturnType<typeof temporaryDirectory>;
 let ray: RayTestCluster | undefined;
-let completions: RayServeClient | undefined;
+let dependencies: WorkerDependencies | undefined;
 let worker: SessionWorker | undefined;
 let consumer: Consumer | undefined;
 /** Audit records consumed from the file's topic: key (session id) and value as on the wire. */
@@ -105,15 +103,11 @@ beforeAll(async () => {
     client: { dataConverter: { payloadCodecs: [createEncryptionCodec([{ id: fixtureCodecKey.id, key: Buffer.from(fixtureCodecKey.key, "base64") }])] } },
   });
   const config = workerConfig(cluster);
-  // The worker as src/worker/main.ts wires it (issue 11, finding 10: one shared wiring function is on its way).
-  completions = createRayServeClient(config.ray);
-  worker = await createSessionWorker(config, {
-    policy: createPolicyEngineClient({ url: config.policyEngineUrl, timeoutMs: config.policyEngineTimeoutMs }),
-    identity: createIdentityServiceClient({ url: config.identityServiceUrl, timeoutMs: config.identityServiceTimeoutMs }),
-    completions,
-    registry: createMetricsRegistry(),
-    logger: createLogger("session-retry-budgets-test", () => {}),
-  }); // creates the audit topic
+  // The worker as src/worker/main.ts wires it.
+  const registry = createMetricsRegistry();
+  const logger = createLogger("session-retry-budgets-test", () => {});
+  dependencies = createWorkerDependencies(config, registry, logger);
+  worker = await createSessionWorker(config, { ...dependencies, logger, registry }); // creates the audit topic
   consumer = new Kafka({ clientId: "session-retry-budgets-test", brokers: [kafkaInfo.bootstrap], logLevel: logLevel.NOTHING }).consumer({
     groupId: `session-retry-budgets-${randomUUID()}`,
   });
@@ -129,7 +123,7 @@ beforeAll(async () => {
 afterAll(async () => {
   await consumer?.disconnect();
   await worker?.stop();
-  await completions?.close();
+  await dependencies?.close();
   await env?.teardown();
   await ray?.stop();
   if (ray) expect(await ray.pids()).toEqual([]);

@@ -1,18 +1,18 @@
 /**
- * The session worker against the run's real Temporal dev server, with its
- * outside services reached over real HTTP at a closed loopback port
- * (connection refused): the path of a dependency that stays down.
+ * The session worker against the run's real Temporal dev server, with the
+ * clients `npm run worker` wires pointed at a closed loopback port
+ * (connection refused): the path of a dependency that stays down. Without
+ * Kafka brokers configured, audit events are logged.
  */
 import { randomUUID } from "node:crypto";
 import { Client, Connection, WorkflowFailedError } from "@temporalio/client";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import type { ActivityDeps } from "../../src/activities/index.js";
 import { createLogger } from "../../src/shared/logger.js";
 import { createMetricsRegistry } from "../../src/shared/metrics.js";
-import { requestJson } from "../../src/clients/http-json.js";
 import { loadWorkerConfig } from "../../src/config.js";
 import { createEncryptionCodec } from "../../src/temporal/payload-codec.js";
 import { SESSION_WORKFLOW_TYPE, type SessionInput } from "../../src/workflows/contract.js";
+import { createWorkerDependencies, type WorkerDependencies } from "../../src/worker/dependencies.js";
 import { createSessionWorker, type SessionWorker } from "../../src/worker/session-worker.js";
 import { freePort } from "../../local/processes.js";
 import { infra } from "../support/infra.js";
@@ -20,36 +20,30 @@ import { cliHistory, fixtureCodecKey, recordHistory } from "./histories.js";
 
 const temporal = infra().temporal;
 let worker: SessionWorker;
+let dependencies: WorkerDependencies;
 let client: Client;
 let connection: Connection;
 const logLines: string[] = [];
 const taskQueue = `sessions-${randomUUID()}`;
-let closedUrl: string;
-
-/** A real HTTP call to `closedUrl`; nothing listens there. */
-async function callClosedPort<T>(target: string, body: unknown, signal?: AbortSignal): Promise<T> {
-  return (await requestJson({ target, url: closedUrl, body, timeoutMs: 2_000, signal })).body as T;
-}
-
 beforeAll(async () => {
-  closedUrl = `http://127.0.0.1:${await freePort()}/v1/evaluate`;
+  // Nothing listens here: every outside service is down.
+  const closed = `http://127.0.0.1:${await freePort()}`;
   const config = loadWorkerConfig({
     TEMPORAL_TARGET_HOST: temporal.address,
     TEMPORAL_TASK_QUEUE: taskQueue,
     PAYLOAD_CODEC_KEYS: `${fixtureCodecKey.id}:${fixtureCodecKey.key}`,
+    POLICY_ENGINE_URL: `${closed}/v1/evaluate`,
+    POLICY_ENGINE_TIMEOUT_MS: "2000",
+    IDENTITY_SERVICE_URL: `${closed}/v1/tokens/issue`,
+    RAY_DASHBOARD_URL: closed,
+    RAY_SERVE_URL: closed,
     WORKER_METRICS_HOST: "127.0.0.1",
     WORKER_METRICS_PORT: "0",
   });
-  const deps: Omit<ActivityDeps, "audit"> = {
-    policy: { evaluate: (request, signal) => callClosedPort("policy-engine", request, signal) },
-    identity: { issue: (request, signal) => callClosedPort("identity-service", request, signal) },
-    completions: { complete: (request, signal) => callClosedPort("ray-serve", request, signal) },
-  };
-  worker = await createSessionWorker(config, {
-    ...deps,
-    logger: createLogger("worker-test", (line) => logLines.push(line)),
-    registry: createMetricsRegistry({ processMetrics: false }),
-  });
+  const logger = createLogger("worker-test", (line) => logLines.push(line));
+  const registry = createMetricsRegistry();
+  dependencies = createWorkerDependencies(config, registry, logger);
+  worker = await createSessionWorker(config, { ...dependencies, logger, registry });
   connection = await Connection.connect({ address: temporal.address });
   client = new Client({
     connection,
@@ -60,6 +54,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await worker?.stop();
+  await dependencies?.close();
   await connection?.close();
 });
 
@@ -97,4 +92,12 @@ describe("session worker", () => {
     expect(shown).not.toContain("a distinctive prompt 7c1f0e");
     expect(audits[0]?.audit).toMatchObject({ status: "AUDIT_STATUS_FAILED", reason: expect.stringMatching(/^policy engine unreachable/) });
   }, 120_000);
+
+  it("shows on /metrics the calls its clients made, measured on the registry it was given", async () => {
+    const text = await (await fetch(new URL("/metrics", worker.metricsUrl))).text();
+    // The session above: five attempts at the policy engine, all refused, and one audit event logged.
+    expect(text).toContain('somagent_outbound_requests_total{target="policy-engine",outcome="transient"} 5');
+    expect(text).toContain('somagent_audit_publishes_total{outcome="logged"} 1');
+    expect(text).toContain("process_cpu_user_seconds_total");
+  });
 });

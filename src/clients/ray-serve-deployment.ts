@@ -1,14 +1,17 @@
 /**
- * The Ray side of `run-slm-completion`: declares the `somagent_slm` Serve
- * application through the Ray dashboard's Serve REST API and sends completions
- * to it through the Serve HTTP proxy. No Python runs in the worker.
+ * Deployment of the `somagent_slm` Serve application: declared through the
+ * Ray dashboard's Serve REST API (a declarative PUT that keeps every other
+ * application), recognised by a fingerprint of its configuration, and
+ * awaited by polling until the Serve proxy routes to it. No Python runs in
+ * the worker. Completions are sent by `ray-serve-completions.ts`.
  */
 import { createHash } from "node:crypto";
 import { Agent, type Dispatcher } from "undici";
 import type { RayConfig } from "../config.js";
-import type { CompletionResult } from "../workflows/contract.js";
-import { PermanentCallError, TransientCallError } from "./errors.js";
-import { isRecord, requestJson } from "./http-json.js";
+import { PermanentCallError, TransientCallError } from "../shared/call-errors.js";
+import { isRecord, readAnswer } from "../shared/json-answer.js";
+import type { Registry } from "../shared/metrics.js";
+import { createRequestJson } from "./http-json.js";
 
 /** Metric and error label of calls to the Serve HTTP proxy. */
 export const RAY_SERVE_TARGET = "ray-serve";
@@ -18,15 +21,6 @@ export const RAY_DASHBOARD_TARGET = "ray-dashboard";
 export const SLM_APP_VERSION = "0.1.0";
 /** The application builder the cluster imports (the package must be on the cluster's PYTHONPATH). */
 export const SLM_IMPORT_PATH = "somagent_slm.app:build";
-
-/** One completion, as the activity asks for it. */
-export interface CompletionRequest {
-  prompt: string;
-  model: string;
-  sessionId: string;
-  /** 1-4096; the application's default (256) when unset. */
-  maxTokens?: number;
-}
 
 /** Where our application lives on the cluster, derived from `RAY_NAMESPACE`. */
 export interface SlmApplicationName {
@@ -48,34 +42,29 @@ export interface SlmApplicationStatus extends SlmApplicationName {
   fingerprint: string;
 }
 
-/** Deploys and calls the SLM Serve application. */
-export interface RayServeClient {
+/** Deploys the SLM Serve application and reports on it. */
+export interface RayServeDeployment {
   /**
    * Declares the application when it is absent or outdated (keeping every other
    * declaratively deployed application) and waits until it is RUNNING and the
    * Serve proxy routes `GET {prefix}/healthz` to a replica of this configuration.
+   * Concurrent calls share one deployment, which no caller's `signal` cancels:
+   * an aborted caller only stops waiting for it (with the signal's reason).
    * Throws {@link TransientCallError} when the dashboard or the Serve proxy is
    * unreachable or the deadline passes, {@link PermanentCallError} when Ray refuses the token or the
    * configuration, or the deployment fails.
    */
   ensureDeployed(signal?: AbortSignal): Promise<void>;
-  /** Reads the application's status; throws like {@link RayServeClient.ensureDeployed}. */
+  /** Reads the application's status; throws like {@link RayServeDeployment.ensureDeployed}. */
   status(signal?: AbortSignal): Promise<SlmApplicationStatus>;
-  /**
-   * Runs one completion, deploying the application first if this client has
-   * not seen it RUNNING (and again if the route has vanished; after a
-   * transient failure the next call checks the deployment first). Throws
-   * {@link TransientCallError} when Ray Serve is unreachable, not ready or
-   * answers 5xx, {@link PermanentCallError} for a rejected request (4xx, the
-   * message names the field) or a malformed answer.
-   */
-  complete(request: CompletionRequest, signal?: AbortSignal): Promise<CompletionResult>;
-  /** Closes the client's connections to the dashboard. */
+  /** Stops a deployment in progress and closes the connections to the dashboard. */
   close(): Promise<void>;
 }
 
-/** Tuning that tests and the launcher may change. */
-export interface RayServeClientOptions {
+/** How the deployment is reached and measured. */
+export interface RayServeDeploymentOptions {
+  /** Where the outbound-call metrics are registered. */
+  registry: Registry;
   /** How often to poll the dashboard while waiting for RUNNING (default 500 ms). */
   pollIntervalMs?: number;
 }
@@ -141,57 +130,40 @@ function createDashboardDispatcher(): Dispatcher {
   });
 }
 
-/** Drops the `target: ` prefix that call errors carry, to nest one message in another. */
-function detail(error: TransientCallError | PermanentCallError): string {
-  const prefix = `${error.target}: `;
-  return error.message.startsWith(prefix) ? error.message.slice(prefix.length) : error.message;
-}
-
-function sleep(ms: number, signal?: AbortSignal): Promise<void> {
+function sleep(ms: number, signal: AbortSignal): Promise<void> {
   return new Promise((resolve, reject) => {
-    const timer = setTimeout(resolve, ms);
-    signal?.addEventListener("abort", () => {
+    const onAbort = () => {
       clearTimeout(timer);
       reject(signal.reason);
-    }, { once: true });
+    };
+    // The signal outlives many sleeps (it is the deployment's own), so each sleep removes its listener.
+    const timer = setTimeout(() => {
+      signal.removeEventListener("abort", onAbort);
+      resolve();
+    }, ms);
+    signal.addEventListener("abort", onAbort, { once: true });
   });
 }
 
-function parseCompletion(body: unknown): CompletionResult {
-  const fail = (field: string): never => {
-    throw new PermanentCallError(RAY_SERVE_TARGET, `answered a completion without a valid ${field}`);
-  };
-  if (!isRecord(body)) return fail("JSON object");
-  const count = (field: string): number => {
-    const value = body[field];
-    return typeof value === "number" && Number.isInteger(value) && value >= 0 && value <= 2 ** 31 - 1 ? value : fail(field);
-  };
-  const str = (field: string): string => (typeof body[field] === "string" ? (body[field] as string) : fail(field));
-  return {
-    text: str("text"),
-    model: str("model"),
-    provider: str("provider"),
-    promptTokens: count("prompt_tokens"),
-    completionTokens: count("completion_tokens"),
-  };
-}
-
 /**
- * Builds the client. Dashboard calls carry `Authorization: Bearer <token>`
- * when `config.authToken` is set; calls to the Serve proxy carry no token (in
- * Ray 2.60 the proxy does not check it, and the replica would see it).
+ * Builds the deployment. Dashboard calls carry `Authorization: Bearer <token>`
+ * when `config.authToken` is set; the health check through the Serve proxy
+ * carries none (in Ray 2.60 the proxy does not check it, and the replica would see it).
  */
-export function createRayServeClient(config: RayConfig, options: RayServeClientOptions = {}): RayServeClient {
+export function createRayServeDeployment(config: RayConfig, options: RayServeDeploymentOptions): RayServeDeployment {
+  const requestJson = createRequestJson(options.registry);
   const pollIntervalMs = options.pollIntervalMs ?? 500;
   const desired = slmApplicationConfig(config);
   const fingerprint = String(desired.args?.config_fingerprint);
   const { name, routePrefix } = slmApplicationName(config.namespace);
   const applicationsUrl = new URL("api/serve/applications/", withSlash(config.dashboardUrl));
-  const completionUrl = new URL(routePrefix.slice(1), withSlash(config.serveUrl));
-  const healthUrl = new URL("healthz", withSlash(completionUrl));
+  const healthUrl = new URL("healthz", withSlash(slmCompletionUrl(config)));
   const dispatcher = createDashboardDispatcher();
   const authHeaders: Record<string, string> = config.authToken ? { authorization: `Bearer ${config.authToken}` } : {};
-  let deployed: Promise<void> | undefined;
+  /** Aborts a deployment in progress on close. */
+  const closing = new AbortController();
+  /** The deployment in progress, which every concurrent caller joins. */
+  let inProgress: Promise<void> | undefined;
 
   async function dashboard(method: "GET" | "PUT", body: unknown, signal?: AbortSignal): Promise<unknown> {
     try {
@@ -208,7 +180,7 @@ export function createRayServeClient(config: RayConfig, options: RayServeClientO
       return response.body;
     } catch (error) {
       if (error instanceof TransientCallError) {
-        throw new TransientCallError(RAY_DASHBOARD_TARGET, `Ray dashboard is unreachable or failing at ${config.dashboardUrl.origin} (${detail(error)})`, error.status, { cause: error });
+        throw new TransientCallError(RAY_DASHBOARD_TARGET, `Ray dashboard is unreachable or failing at ${config.dashboardUrl.origin} (${error.detail})`, error.status, { cause: error });
       }
       if (error instanceof PermanentCallError && (error.status === 401 || error.status === 403)) {
         throw new PermanentCallError(RAY_DASHBOARD_TARGET, `Ray dashboard refused the request (${error.status}): set RAY_AUTH_TOKEN to the cluster's token`, error.status, { cause: error });
@@ -218,11 +190,10 @@ export function createRayServeClient(config: RayConfig, options: RayServeClientO
   }
 
   async function details(signal?: AbortSignal): Promise<InstanceDetails> {
-    const body = await dashboard("GET", undefined, signal);
-    if (!isRecord(body) || !isRecord(body.applications)) {
-      throw new PermanentCallError(RAY_DASHBOARD_TARGET, "answered GET /api/serve/applications/ without an applications object");
-    }
-    return body as unknown as InstanceDetails;
+    const answer = readAnswer(RAY_DASHBOARD_TARGET, "GET /api/serve/applications/", await dashboard("GET", undefined, signal));
+    answer.object("applications");
+    // Serve's own schema, read as is: the fields this module uses are checked where they are used.
+    return answer.record as unknown as InstanceDetails;
   }
 
   function isOurs(app: AppDetails | undefined): boolean {
@@ -261,13 +232,13 @@ export function createRayServeClient(config: RayConfig, options: RayServeClientO
       if (error instanceof PermanentCallError && error.status === 404) return undefined;
       if (error instanceof TransientCallError && error.status !== undefined) return undefined;
       if (error instanceof TransientCallError) {
-        throw new TransientCallError(RAY_SERVE_TARGET, `Ray Serve is unreachable at ${healthUrl.href} (${detail(error)})`, undefined, { cause: error });
+        throw new TransientCallError(RAY_SERVE_TARGET, `Ray Serve is unreachable at ${healthUrl.href} (${error.detail})`, undefined, { cause: error });
       }
       throw error;
     }
   }
 
-  async function waitRunning(signal?: AbortSignal): Promise<void> {
+  async function waitRunning(signal: AbortSignal): Promise<void> {
     const deadline = Date.now() + config.timeouts.deployMs;
     for (;;) {
       const app = (await details(signal)).applications[name];
@@ -284,37 +255,21 @@ export function createRayServeClient(config: RayConfig, options: RayServeClientO
     }
   }
 
-  async function ensureDeployed(signal?: AbortSignal): Promise<void> {
+  async function deploy(signal: AbortSignal): Promise<void> {
     const current = await details(signal);
     const app = current.applications[name];
     if (!isOurs(app) || app?.status === "DEPLOY_FAILED") await dashboard("PUT", declaration(current), signal);
     await waitRunning(signal);
   }
 
-  function ensureDeployedOnce(signal?: AbortSignal): Promise<void> {
-    deployed ??= ensureDeployed(signal).catch((error: unknown) => {
-      deployed = undefined;
-      throw error;
-    });
-    return deployed;
-  }
-
-  async function post(request: CompletionRequest, signal?: AbortSignal): Promise<CompletionResult> {
-    const body: Record<string, unknown> = { prompt: request.prompt, model: request.model, session_id: request.sessionId };
-    if (request.maxTokens !== undefined) body.max_tokens = request.maxTokens;
-    try {
-      const response = await requestJson({ target: RAY_SERVE_TARGET, url: completionUrl, body, timeoutMs: config.timeouts.completionMs, signal });
-      return parseCompletion(response.body);
-    } catch (error) {
-      if (error instanceof TransientCallError) {
-        throw new TransientCallError(RAY_SERVE_TARGET, `Ray Serve is unreachable or not ready at ${completionUrl.href} (${detail(error)})`, error.status, { cause: error });
-      }
-      throw error;
-    }
-  }
-
   return {
-    ensureDeployed,
+    ensureDeployed(signal) {
+      // Bound to no caller's signal: one cancelled activity must not fail the others waiting on the same deployment.
+      inProgress ??= deploy(closing.signal).finally(() => {
+        inProgress = undefined;
+      });
+      return untilAborted(inProgress, signal);
+    },
     async status(signal) {
       const app = (await details(signal)).applications[name];
       return {
@@ -326,25 +281,28 @@ export function createRayServeClient(config: RayConfig, options: RayServeClientO
         fingerprint,
       };
     },
-    async complete(request, signal) {
-      await ensureDeployedOnce(signal);
-      try {
-        return await post(request, signal);
-      } catch (error) {
-        // Unreachable or failing: Ray may have restarted empty, and its Serve proxy only returns with
-        // a deployment, so the next call asks the dashboard first instead of trusting the old one.
-        if (error instanceof TransientCallError) deployed = undefined;
-        // 404 from the proxy: the route is gone (Ray restarted, someone's PUT removed it); redeploy once.
-        if (!(error instanceof PermanentCallError && error.status === 404)) throw error;
-        deployed = undefined;
-        await ensureDeployedOnce(signal);
-        return post(request, signal);
-      }
-    },
     async close() {
+      closing.abort(new Error("the Ray Serve deployment client is closed"));
+      await inProgress?.catch(() => {});
       await dispatcher.close();
     },
   };
+}
+
+/** The completion endpoint on the Serve proxy: `{serveUrl}/{namespace}/slm`. */
+export function slmCompletionUrl(config: RayConfig): URL {
+  return new URL(slmApplicationName(config.namespace).routePrefix.slice(1), withSlash(config.serveUrl));
+}
+
+/** Settles as `promise` does, or rejects with `signal`'s reason as soon as it aborts (leaving `promise` running). */
+function untilAborted<T>(promise: Promise<T>, signal?: AbortSignal): Promise<T> {
+  if (!signal) return promise;
+  if (signal.aborted) return Promise.reject(signal.reason);
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = () => reject(signal.reason);
+    signal.addEventListener("abort", onAbort, { once: true });
+    promise.then(resolve, reject).finally(() => signal.removeEventListener("abort", onAbort));
+  });
 }
 
 function withSlash(url: URL): URL {
