@@ -9,9 +9,9 @@ import { Worker } from "@temporalio/worker";
 import { describe, expect, it } from "vitest";
 import { createEncryptionCodec } from "../../src/temporal/payload-codec.js";
 import { WORKFLOWS_PATH } from "../../src/worker/bundle.js";
+import { fixtureCodecKey } from "../worker/histories.js";
 
 const dir = new URL("../fixtures/histories/", import.meta.url);
-const fixtureKey = JSON.parse(readFileSync(new URL("codec-key.json", dir), "utf8")) as { id: string; key: string };
 const files = readdirSync(fileURLToPath(dir)).filter((name) => name.endsWith(".history.pb"));
 
 describe("session-start-workflow replay", () => {
@@ -27,7 +27,7 @@ describe("session-start-workflow replay", () => {
     const results = Worker.runReplayHistories(
       {
         workflowsPath: WORKFLOWS_PATH,
-        dataConverter: { payloadCodecs: [createEncryptionCodec([{ id: fixtureKey.id, key: Buffer.from(fixtureKey.key, "base64") }])] },
+        dataConverter: { payloadCodecs: [createEncryptionCodec([{ id: fixtureCodecKey.id, key: Buffer.from(fixtureCodecKey.key, "base64") }])] },
       },
       histories,
     );
