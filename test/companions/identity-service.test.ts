@@ -424,6 +424,26 @@ describe("identity service: spent codes", () => {
     expect((await issue(restarted, request)).status).toBe(200);
   });
 
+  it("answers the spending session's retry after its code has left the ±1 step window, for 10 minutes", async () => {
+    const dir = temporaryDirectory("identity-session-retry-late");
+    cleanups.push(dir.remove);
+    const secret = base32Decode(MFA_SECRET);
+    const now = Math.floor(Date.now() / 1000 / 30);
+    // The state a service leaves when session-late spent a code 5 minutes ago, and session-old one 11 minutes ago.
+    writeFileSync(join(dir.path, USED_CODES_FILE), JSON.stringify({ users: { "user-mfa": { step: now - 10, session: "session-late/run-1" } } }), { mode: 0o600 });
+    const server = await startIdentityService(dir.path);
+    cleanups.push(() => server.close());
+    const late = { ...demoRequest, user_id: "user-mfa", mfa_code: hotp(secret, now - 10), session_id: "session-late/run-1" };
+    expect((await issue(server, late)).status).toBe(200);
+    expect((await issue(server, { ...late, session_id: "session-other/run-1" })).body).toEqual(ACCESS_DENIED);
+    await server.close();
+
+    writeFileSync(join(dir.path, USED_CODES_FILE), JSON.stringify({ users: { "user-mfa": { step: now - 22, session: "session-old/run-1" } } }), { mode: 0o600 });
+    const again = await startIdentityService(dir.path);
+    cleanups.push(() => again.close());
+    expect((await issue(again, { ...late, mfa_code: hotp(secret, now - 22), session_id: "session-old/run-1" })).body).toEqual(ACCESS_DENIED);
+  });
+
   it("refuses to start on a spent-codes file it cannot read, rather than forget the codes", async () => {
     const dir = temporaryDirectory("identity-used-codes-bad");
     cleanups.push(dir.remove);

@@ -18,7 +18,7 @@
  * (403 `locked_out` with `Retry-After`, even with the right code): see
  * lockout.ts. A code is accepted once (its step is kept in the state
  * directory, see used-codes.ts), except by a retry of the session it was
- * spent for (same `session_id`), which gets a token again.
+ * spent for (same `session_id`, within 10 minutes), which gets a token again.
  */
 import { randomUUID } from "node:crypto";
 import { SignJWT, errors as joseErrors, jwtVerify } from "jose";
@@ -32,8 +32,8 @@ import { expectObject, expectString, expectStringArray, loadDataFile } from "../
 import shippedUsers from "./default-users.json" with { type: "json" };
 import { createLockout } from "./lockout.js";
 import type { SigningKey } from "./signing-key.js";
-import { verifyTotp } from "./totp.js";
-import { openUsedCodes } from "./used-codes.js";
+import { hotp, verifyTotp } from "./totp.js";
+import { openUsedCodes, type UsedCode } from "./used-codes.js";
 import { ID_RULES, parseUsersFile, type User } from "./users.js";
 
 /** What {@link createIdentityServiceServer} needs. */
@@ -68,6 +68,21 @@ class Refusal extends Error {}
 
 /** The `session_id` a caller names its session with (the worker: the workflow's id and run id). */
 const SESSION_RULES = { maxLength: 1100 };
+
+/** How long after its time step a spent code still answers a retry of the session that spent it: 10 minutes. */
+const SESSION_RETRY_STEPS = 20;
+
+/**
+ * Whether `code` is the code `used` recorded, presented again by the session
+ * that spent it (same `session`) within {@link SESSION_RETRY_STEPS}: a retry
+ * of that session's token step, answered again even once the code has left
+ * its ±1 step window (Temporal's retries and a worker's restart take time).
+ */
+function isRetryOfSpendingSession(secret: Buffer, used: UsedCode, code: string, session: string | undefined, nowMs: number): boolean {
+  if (session === undefined || used.session !== session) return false;
+  if (Math.floor(nowMs / 1000 / 30) - used.step > SESSION_RETRY_STEPS) return false;
+  return /^\d{6}$/.test(code) && secretsEqual(hotp(secret, used.step), code);
+}
 
 /**
  * Builds the identity service. Throws at construction when the users file
@@ -114,13 +129,14 @@ export function createIdentityServiceServer(options: IdentityServiceServerOption
       if (missing !== undefined) throw new Refusal(`capability ${JSON.stringify(missing)} not granted`);
       if (user.mfaSecret) {
         if (mfaCode === undefined) throw new Refusal("mfa_code required");
-        const step = verifyTotp(user.mfaSecret, mfaCode, now / 1000);
-        if (step === undefined) throw new Refusal("mfa_code wrong or expired");
         const used = usedCodes.get(userId);
-        const retryOfSameSession = used !== undefined && step === used.step && session !== undefined && used.session === session;
-        if (used !== undefined && step <= used.step && !retryOfSameSession) throw new Refusal("mfa_code already used");
-        // Recorded (on disk) before the token exists: a crash in between spends the code, never the reverse.
-        if (!retryOfSameSession) usedCodes.record(userId, session === undefined ? { step } : { step, session });
+        if (!(used !== undefined && isRetryOfSpendingSession(user.mfaSecret, used, mfaCode, session, now))) {
+          const step = verifyTotp(user.mfaSecret, mfaCode, now / 1000);
+          if (step === undefined) throw new Refusal("mfa_code wrong or expired");
+          if (used !== undefined && step <= used.step) throw new Refusal("mfa_code already used");
+          // Recorded (on disk) before the token exists: a crash in between spends the code, never the reverse.
+          usedCodes.record(userId, session === undefined ? { step } : { step, session });
+        }
       }
       lockout.granted(userId);
       return { user, tenantId, capabilities };

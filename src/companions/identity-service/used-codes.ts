@@ -6,7 +6,7 @@
  * answered again without the code counting as a replay.
  */
 import { closeSync, fsyncSync, openSync, readFileSync, renameSync, unlinkSync, writeSync } from "node:fs";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import { randomUUID } from "node:crypto";
 import { checkPrivateFile } from "./signing-key.js";
 
@@ -86,4 +86,11 @@ function write(path: string, entries: Map<string, UsedCode>): void {
   }
   closeSync(fd);
   renameSync(temporary, path);
+  // The rename itself reaches the disk only with its directory.
+  const directory = openSync(dirname(path), "r");
+  try {
+    fsyncSync(directory);
+  } finally {
+    closeSync(directory);
+  }
 }
