@@ -2,10 +2,32 @@
  * The project's own processes on top of the infrastructure: the policy
  * engine and identity service (companions), the worker and the API, each
  * started from its entry point the way `npm run ...` starts it, with the
- * environment that points it at the local Temporal, Kafka and Ray.
+ * environment that points it at the local Temporal, Kafka and Ray. Each
+ * process gets only the secrets it uses ({@link SECRET_VARIABLES}).
  */
+import { randomBytes } from "node:crypto";
+import { chmod, writeFile } from "node:fs/promises";
 import path from "node:path";
 import { freePort, startDaemon, waitUntil, type Daemon } from "./processes.js";
+
+/**
+ * The environment variables that hold secrets. A process is given only those
+ * it uses, and none of them leaks to the others through the launcher's own
+ * environment.
+ */
+export const SECRET_VARIABLES = [
+  "PAYLOAD_CODEC_KEYS",
+  "RAY_AUTH_TOKEN",
+  "SLM_PROVIDER_API_KEY",
+  "IDENTITY_SERVICE_CLIENT_SECRET",
+  "POLICY_ENGINE_ADMIN_TOKEN",
+] as const;
+
+/** Files in the state directory holding the secrets made at each start, for the operator's tools (0600). */
+export const SECRET_FILES = {
+  identityClientSecret: "identity-client-secret",
+  policyEngineAdminToken: "policy-engine-admin-token",
+} as const;
 
 const REPO_ROOT = path.resolve(import.meta.dirname, "..");
 
@@ -55,8 +77,10 @@ export interface Services {
   worker: RunningService;
   policyEngine: RunningService;
   identityService: RunningService;
-  /** Environment the services were given (without the inherited process environment). */
+  /** Environment the services were given, without the inherited process environment and without secrets. */
   env: Record<string, string>;
+  /** The secrets made for this start: the worker's identity client secret, the policy engine's admin token. */
+  secrets: { identityClientSecret: string; policyEngineAdminToken: string };
   /** Stops every service (API first, companions last). */
   stop(): Promise<void>;
 }
@@ -83,7 +107,7 @@ async function startService(
   const daemon = await startDaemon(name, process.execPath, ["--import", "tsx", script], {
     cwd: REPO_ROOT,
     logFile,
-    env: { ...process.env, ...env },
+    env: processEnvironment(process.env, env),
   });
   try {
     await waitUntil(name, () => answersOk(new URL(healthPath, url)), { timeoutMs: 90_000, logFile, daemon });
@@ -94,9 +118,53 @@ async function startService(
   return { name, url, healthPath, daemon };
 }
 
+/** A child's environment: the launcher's own without any of {@link SECRET_VARIABLES}, then `env` (which brings the child's own secrets). */
+export function processEnvironment(inherited: NodeJS.ProcessEnv, env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
+  const kept = { ...inherited };
+  for (const variable of SECRET_VARIABLES) delete kept[variable];
+  return { ...kept, ...env };
+}
+
+/** The secrets of the local stack, each to go to the processes that use it. */
+export interface LocalSecrets {
+  codecKeys: string;
+  rayAuthToken: string;
+  identityClientSecret: string;
+  policyEngineAdminToken: string;
+  /** The launcher's `SLM_PROVIDER_API_KEY`, when it has one: the worker hands it to the Serve application. */
+  slmProviderApiKey?: string | undefined;
+}
+
+/** Which secret variables each process gets: only those it uses. */
+export function secretEnvironments(secrets: LocalSecrets): Record<"policyEngine" | "identityService" | "worker" | "api", Record<string, string>> {
+  return {
+    policyEngine: { POLICY_ENGINE_ADMIN_TOKEN: secrets.policyEngineAdminToken },
+    identityService: { IDENTITY_SERVICE_CLIENT_SECRET: secrets.identityClientSecret },
+    worker: {
+      PAYLOAD_CODEC_KEYS: secrets.codecKeys,
+      RAY_AUTH_TOKEN: secrets.rayAuthToken,
+      IDENTITY_SERVICE_CLIENT_SECRET: secrets.identityClientSecret,
+      ...(secrets.slmProviderApiKey ? { SLM_PROVIDER_API_KEY: secrets.slmProviderApiKey } : {}),
+    },
+    api: { PAYLOAD_CODEC_KEYS: secrets.codecKeys },
+  };
+}
+
+/** A fresh secret, written to `<stateDir>/<file>` (0600) for the operator's tools; made anew at each start. */
+async function freshSecret(stateDir: string, file: string): Promise<string> {
+  const secret = randomBytes(32).toString("base64url");
+  const target = path.join(stateDir, file);
+  await writeFile(target, `${secret}\n`, { mode: 0o600 });
+  // The mode of a file that already existed is not changed by writeFile.
+  await chmod(target, 0o600);
+  return secret;
+}
+
 /**
  * Starts the companions, then the worker and the API, each once healthy.
- * When one fails to come up, the ones already started are stopped.
+ * The identity client secret and the policy engine's admin token are made
+ * anew (and written to the state directory, {@link SECRET_FILES}). When one
+ * service fails to come up, the ones already started are stopped.
  */
 export async function startServices(endpoints: InfrastructureEndpoints, options: ServicesOptions): Promise<Services> {
   const ports = options.ports ?? {};
@@ -109,12 +177,16 @@ export async function startServices(endpoints: InfrastructureEndpoints, options:
     await port(ports.workerSdkMetrics),
   ];
   const local = (p: number) => new URL(`http://127.0.0.1:${p}/`);
+  const secrets = {
+    identityClientSecret: await freshSecret(options.stateDir, SECRET_FILES.identityClientSecret),
+    policyEngineAdminToken: await freshSecret(options.stateDir, SECRET_FILES.policyEngineAdminToken),
+  };
+  // Everything but secrets; each process adds its own below.
   const env: Record<string, string> = {
     ...(options.env as Record<string, string>),
     HOST: "127.0.0.1",
     PORT: String(apiPort),
     TEMPORAL_TARGET_HOST: endpoints.temporalAddress,
-    PAYLOAD_CODEC_KEYS: options.codecKeys,
     ...(options.taskQueue ? { TEMPORAL_TASK_QUEUE: options.taskQueue } : {}),
     POLICY_ENGINE_HOST: "127.0.0.1",
     POLICY_ENGINE_PORT: String(policyPort),
@@ -123,10 +195,10 @@ export async function startServices(endpoints: InfrastructureEndpoints, options:
     IDENTITY_SERVICE_PORT: String(identityPort),
     IDENTITY_SERVICE_URL: new URL("v1/tokens/issue", local(identityPort)).href,
     IDENTITY_SERVICE_KEY_DIR: path.join(options.stateDir, "identity-keys"),
+    IDENTITY_SERVICE_CLIENT_ID: "somagent-worker",
     KAFKA_BOOTSTRAP_SERVERS: endpoints.kafkaBootstrap,
     RAY_ADDRESS: endpoints.rayDashboardUrl,
     RAY_SERVE_URL: endpoints.rayServeUrl,
-    RAY_AUTH_TOKEN: endpoints.rayAuthToken,
     WORKER_METRICS_HOST: "127.0.0.1",
     WORKER_METRICS_PORT: String(metricsPort),
     WORKER_SDK_METRICS_PORT: String(sdkMetricsPort),
@@ -135,19 +207,26 @@ export async function startServices(endpoints: InfrastructureEndpoints, options:
   const stop = async () => {
     for (const service of [...started].reverse()) await service.daemon.stop(15_000);
   };
-  const launch = async (name: string, script: string, url: URL, healthPath: string) => {
-    const service = await startService(name, script, url, healthPath, env, options.stateDir);
+  // Each process's own secrets: nothing else of SECRET_VARIABLES reaches it.
+  const own = secretEnvironments({
+    ...secrets,
+    codecKeys: options.codecKeys,
+    rayAuthToken: endpoints.rayAuthToken,
+    slmProviderApiKey: process.env.SLM_PROVIDER_API_KEY,
+  });
+  const launch = async (name: string, script: string, url: URL, healthPath: string, secretEnv: Record<string, string>) => {
+    const service = await startService(name, script, url, healthPath, { ...env, ...secretEnv }, options.stateDir);
     started.push(service);
     return service;
   };
   try {
     const [policyEngine, identityService] = await Promise.all([
-      launch("policy-engine", "src/companions/policy-engine/main.ts", local(policyPort), "/health"),
-      launch("identity-service", "src/companions/identity-service/main.ts", local(identityPort), "/health"),
+      launch("policy-engine", "src/companions/policy-engine/main.ts", local(policyPort), "/health", own.policyEngine),
+      launch("identity-service", "src/companions/identity-service/main.ts", local(identityPort), "/health", own.identityService),
     ]);
-    const worker = await launch("worker", "src/worker/main.ts", local(metricsPort), "/health");
-    const api = await launch("api", "src/api/main.ts", local(apiPort), "/health");
-    return { api, worker, policyEngine, identityService, env, stop };
+    const worker = await launch("worker", "src/worker/main.ts", local(metricsPort), "/health", own.worker);
+    const api = await launch("api", "src/api/main.ts", local(apiPort), "/health", own.api);
+    return { api, worker, policyEngine, identityService, env, secrets, stop };
   } catch (error) {
     await stop();
     throw error;

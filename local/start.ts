@@ -12,7 +12,7 @@ import path from "node:path";
 import { installInfrastructure, startInfrastructure, type Infrastructure } from "./infrastructure.js";
 import { portOpen, waitUntil } from "./processes.js";
 import { formatDuration, progress, step } from "./progress.js";
-import { answersOk, startServices, type Services } from "./services.js";
+import { SECRET_FILES, answersOk, startServices, type Services } from "./services.js";
 
 /** The local port map (DESIGN.md). */
 const PORTS = {
@@ -72,6 +72,7 @@ async function printSummary(infra: Infrastructure, services: Services): Promise<
       "",
       `  logs and state: ${stateDir}`,
       `  Ray dashboard token (token authentication is on): ${infra.ray.authToken}`,
+      `  policy engine admin token (GET/PUT /v1/policies, Authorization: Bearer): ${stateDir}/${SECRET_FILES.policyEngineAdminToken}`,
       "  try: curl -X POST http://localhost:8090/v1/sessions/start -H 'Content-Type: application/json' \\",
       `         -d '{"tenant":"tenant-demo","user":"user-demo","prompt":"kick off a demo","metadata":{"session_id":"sess-local"}}'`,
       "  Ctrl-C stops everything.",

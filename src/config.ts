@@ -119,6 +119,51 @@ function list(env: Env, name: string): string[] {
     .filter((item) => item !== "");
 }
 
+/** What a shared secret (client secret, admin token) may be: what `openssl rand -base64 32` or `-hex 32` prints. */
+const SECRET_FORM = "32-512 characters of A-Z a-z 0-9 . _ ~ + / = - (e.g. openssl rand -base64 32)";
+
+/** A shared secret; malformed values are reported without being echoed. */
+function optionalSecret(env: Env, name: string): string | undefined {
+  const value = raw(env, name);
+  if (value === undefined) return undefined;
+  if (!/^[A-Za-z0-9._~+/=-]{32,512}$/.test(value)) throw new ConfigError(name, SECRET_FORM, "<redacted>");
+  return value;
+}
+
+function requiredSecret(env: Env, name: string): string {
+  const value = optionalSecret(env, name);
+  if (value === undefined) throw new ConfigError(name, SECRET_FORM, undefined);
+  return value;
+}
+
+/**
+ * The host names a companion answers to (its `Host` check): the variable's
+ * comma-separated names, or by default `localhost` and its listen host.
+ */
+function allowedHosts(env: Env, name: string, listenHost: string): string[] {
+  const given = list(env, name);
+  if (given.length === 0) return [...new Set(["localhost", listenHost])];
+  for (const host of given) {
+    if (!/^[A-Za-z0-9]([A-Za-z0-9.-]{0,252})$/.test(host)) throw new ConfigError(name, "comma-separated host names, e.g. policy-engine,policy-engine.internal", raw(env, name));
+  }
+  return given;
+}
+
+/** How the worker authenticates to the identity service, and what the service accepts: one client id and secret. */
+export interface ClientCredentials {
+  /** `IDENTITY_SERVICE_CLIENT_ID` (default `somagent-worker`). */
+  id: string;
+  /** `IDENTITY_SERVICE_CLIENT_SECRET` (required). */
+  secret: string;
+}
+
+function identityClientCredentials(env: Env): ClientCredentials {
+  return {
+    id: text(env, "IDENTITY_SERVICE_CLIENT_ID", "somagent-worker", /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/),
+    secret: requiredSecret(env, "IDENTITY_SERVICE_CLIENT_SECRET"),
+  };
+}
+
 /** An AES-256-GCM key for the Temporal payload codec. */
 export interface CodecKey {
   id: string;
@@ -354,6 +399,8 @@ export interface WorkerConfig {
   /** `POLICY_ENGINE_TIMEOUT_MS`: one call to the policy engine (default 10 s). */
   policyEngineTimeoutMs: number;
   identityServiceUrl: URL;
+  /** Sent to the identity service as HTTP Basic on every token request. */
+  identityClient: ClientCredentials;
   /** `IDENTITY_SERVICE_TIMEOUT_MS`: one call to the identity service or its JWKS (default 10 s). */
   identityServiceTimeoutMs: number;
   kafka: KafkaConfig;
@@ -375,6 +422,7 @@ export function loadWorkerConfig(env: Env = process.env): WorkerConfig {
     policyEngineUrl: httpUrl(env, "POLICY_ENGINE_URL", "http://policy-engine:8000/v1/evaluate"),
     policyEngineTimeoutMs: positiveInt(env, "POLICY_ENGINE_TIMEOUT_MS", 10_000),
     identityServiceUrl: httpUrl(env, "IDENTITY_SERVICE_URL", "http://identity-service:8000/v1/tokens/issue"),
+    identityClient: identityClientCredentials(env),
     identityServiceTimeoutMs: positiveInt(env, "IDENTITY_SERVICE_TIMEOUT_MS", 10_000),
     kafka: loadKafkaConfig(env),
     ray: rayConfig(env),
@@ -388,7 +436,7 @@ export function loadWorkerConfig(env: Env = process.env): WorkerConfig {
 
 /** Configuration of the policy engine companion. */
 export interface PolicyEngineConfig {
-  /** `POLICY_ENGINE_HOST` (default 127.0.0.1: its PUT endpoint has no authentication). */
+  /** `POLICY_ENGINE_HOST` (default 127.0.0.1). */
   host: string;
   /** `POLICY_ENGINE_PORT` (default 8101). */
   port: number;
@@ -398,14 +446,27 @@ export interface PolicyEngineConfig {
    * kept in memory only.
    */
   rulesFile: string | undefined;
+  /**
+   * `POLICY_ENGINE_ADMIN_TOKEN`: the bearer token the admin API
+   * (`/v1/policies/{tenant}`) requires; unset, the admin API is off (403).
+   */
+  adminToken: string | undefined;
+  /** `POLICY_ENGINE_MAX_TENANTS`: tenant rule sets the engine holds, `default` included (default 1000). */
+  maxTenants: number;
+  /** `POLICY_ENGINE_ALLOWED_HOSTS`: names its `Host` check accepts (default `localhost` and the listen host). */
+  allowedHosts: string[];
 }
 
 /** Reads the policy engine's configuration; throws {@link ConfigError}. */
 export function loadPolicyEngineConfig(env: Env = process.env): PolicyEngineConfig {
+  const host = text(env, "POLICY_ENGINE_HOST", "127.0.0.1", /^[0-9A-Za-z.:-]+$/);
   return {
-    host: text(env, "POLICY_ENGINE_HOST", "127.0.0.1", /^[0-9A-Za-z.:-]+$/),
+    host,
     port: port(env, "POLICY_ENGINE_PORT", 8101),
     rulesFile: optionalPath(env, "POLICY_ENGINE_RULES_FILE"),
+    adminToken: optionalSecret(env, "POLICY_ENGINE_ADMIN_TOKEN"),
+    maxTenants: positiveInt(env, "POLICY_ENGINE_MAX_TENANTS", 1000),
+    allowedHosts: allowedHosts(env, "POLICY_ENGINE_ALLOWED_HOSTS", host),
   };
 }
 
@@ -423,16 +484,29 @@ export interface IdentityServiceConfig {
   tokenTtlSeconds: number;
   /** `IDENTITY_SERVICE_ISSUER`: the tokens' `iss` claim (default `somagent-identity-service`). */
   issuer: string;
+  /** The one client (the worker) allowed to ask for and verify tokens. */
+  client: ClientCredentials;
+  /** `IDENTITY_SERVICE_MAX_FAILED_ATTEMPTS`: refused token requests in a row after which a user is locked out (default 5). */
+  maxFailedAttempts: number;
+  /** `IDENTITY_SERVICE_LOCKOUT_SECONDS`: the first lockout's length; each further one doubles it, up to a day (default 300). */
+  lockoutSeconds: number;
+  /** `IDENTITY_SERVICE_ALLOWED_HOSTS`: names its `Host` check accepts (default `localhost` and the listen host). */
+  allowedHosts: string[];
 }
 
 /** Reads the identity service's configuration; throws {@link ConfigError}. */
 export function loadIdentityServiceConfig(env: Env = process.env): IdentityServiceConfig {
+  const host = text(env, "IDENTITY_SERVICE_HOST", "127.0.0.1", /^[0-9A-Za-z.:-]+$/);
   return {
-    host: text(env, "IDENTITY_SERVICE_HOST", "127.0.0.1", /^[0-9A-Za-z.:-]+$/),
+    host,
     port: port(env, "IDENTITY_SERVICE_PORT", 8102),
     usersFile: optionalPath(env, "IDENTITY_SERVICE_USERS_FILE"),
     keyDir: optionalPath(env, "IDENTITY_SERVICE_KEY_DIR") ?? join(homedir(), ".cache", "somagent-orchestrator", "identity-keys"),
     tokenTtlSeconds: positiveInt(env, "IDENTITY_TOKEN_TTL_SECONDS", 900),
     issuer: text(env, "IDENTITY_SERVICE_ISSUER", "somagent-identity-service", /^[A-Za-z0-9][A-Za-z0-9._:\/-]{0,255}$/),
+    client: identityClientCredentials(env),
+    maxFailedAttempts: positiveInt(env, "IDENTITY_SERVICE_MAX_FAILED_ATTEMPTS", 5),
+    lockoutSeconds: positiveInt(env, "IDENTITY_SERVICE_LOCKOUT_SECONDS", 300),
+    allowedHosts: allowedHosts(env, "IDENTITY_SERVICE_ALLOWED_HOSTS", host),
   };
 }

@@ -6,13 +6,15 @@ import { execFile } from "node:child_process";
 import path from "node:path";
 import { promisify } from "node:util";
 import { describe, expect, it } from "vitest";
-import { ConfigError, loadApiConfig, loadWorkerConfig } from "../src/config.js";
+import { ConfigError, loadApiConfig, loadIdentityServiceConfig, loadPolicyEngineConfig, loadWorkerConfig } from "../src/config.js";
 
 const key = `k1:${Buffer.alloc(32, 7).toString("base64")}`;
+/** A client secret of the accepted form (what `openssl rand -base64 32` prints). */
+const clientSecret = Buffer.alloc(32, 9).toString("base64");
 
 describe("loadWorkerConfig", () => {
   it("takes the seed's defaults", () => {
-    const config = loadWorkerConfig({ PAYLOAD_CODEC_KEYS: key });
+    const config = loadWorkerConfig({ PAYLOAD_CODEC_KEYS: key, IDENTITY_SERVICE_CLIENT_SECRET: clientSecret });
     expect(config.temporal).toMatchObject({
       address: { host: "temporal", port: 7233 },
       namespace: "default",
@@ -20,6 +22,7 @@ describe("loadWorkerConfig", () => {
     });
     expect(config.policyEngineUrl.href).toBe("http://policy-engine:8000/v1/evaluate");
     expect(config.identityServiceUrl.href).toBe("http://identity-service:8000/v1/tokens/issue");
+    expect(config.identityClient).toEqual({ id: "somagent-worker", secret: clientSecret });
     expect(config.kafka.brokers).toEqual([]);
     expect(config.kafka.auditTopic).toBe("agent.audit");
     expect(config.ray).toMatchObject({ address: "auto", namespace: "somagent" });
@@ -37,7 +40,7 @@ describe("loadWorkerConfig", () => {
     ["WORKER_METRICS_PORT", "94x64", /WORKER_METRICS_PORT="94x64" is invalid: expected a port number/],
     ["RAY_ADDRESS", "ray://", /RAY_ADDRESS/],
   ])("rejects %s=%j naming the variable", (variable, value, message) => {
-    const load = () => loadWorkerConfig({ PAYLOAD_CODEC_KEYS: key, [variable]: value });
+    const load = () => loadWorkerConfig({ PAYLOAD_CODEC_KEYS: key, IDENTITY_SERVICE_CLIENT_SECRET: clientSecret, [variable]: value });
     expect(load).toThrow(ConfigError);
     expect(load).toThrow(message);
   });
@@ -45,6 +48,58 @@ describe("loadWorkerConfig", () => {
   it("requires PAYLOAD_CODEC_KEYS and never echoes a key", () => {
     expect(() => loadWorkerConfig({})).toThrow(/PAYLOAD_CODEC_KEYS is required/);
     expect(() => loadWorkerConfig({ PAYLOAD_CODEC_KEYS: "k1:c2hvcnQ=" })).toThrow(/PAYLOAD_CODEC_KEYS="<redacted>"/);
+  });
+
+  it("requires IDENTITY_SERVICE_CLIENT_SECRET, refuses a short one without echoing it, and reads the client id", () => {
+    expect(() => loadWorkerConfig({ PAYLOAD_CODEC_KEYS: key })).toThrow(/^IDENTITY_SERVICE_CLIENT_SECRET is required: expected 32-512 characters/);
+    expect(() => loadWorkerConfig({ PAYLOAD_CODEC_KEYS: key, IDENTITY_SERVICE_CLIENT_SECRET: "short-secret" })).toThrow(
+      'IDENTITY_SERVICE_CLIENT_SECRET="<redacted>" is invalid',
+    );
+    expect(() => loadWorkerConfig({ PAYLOAD_CODEC_KEYS: key, IDENTITY_SERVICE_CLIENT_SECRET: "short-secret" })).not.toThrow(/short-secret/);
+    const config = loadWorkerConfig({ PAYLOAD_CODEC_KEYS: key, IDENTITY_SERVICE_CLIENT_SECRET: clientSecret, IDENTITY_SERVICE_CLIENT_ID: "worker-a" });
+    expect(config.identityClient.id).toBe("worker-a");
+  });
+});
+
+describe("loadIdentityServiceConfig", () => {
+  it("requires the client secret, and defaults the lockout and the host names", () => {
+    expect(() => loadIdentityServiceConfig({})).toThrow(/^IDENTITY_SERVICE_CLIENT_SECRET is required/);
+    const config = loadIdentityServiceConfig({ IDENTITY_SERVICE_CLIENT_SECRET: clientSecret });
+    expect(config).toMatchObject({
+      client: { id: "somagent-worker", secret: clientSecret },
+      maxFailedAttempts: 5,
+      lockoutSeconds: 300,
+      allowedHosts: ["localhost", "127.0.0.1"],
+    });
+  });
+
+  it.each([
+    ["IDENTITY_SERVICE_MAX_FAILED_ATTEMPTS", "0", /IDENTITY_SERVICE_MAX_FAILED_ATTEMPTS="0" is invalid: expected a positive integer/],
+    ["IDENTITY_SERVICE_LOCKOUT_SECONDS", "5m", /IDENTITY_SERVICE_LOCKOUT_SECONDS="5m" is invalid/],
+    ["IDENTITY_SERVICE_ALLOWED_HOSTS", "ok,not a host", /IDENTITY_SERVICE_ALLOWED_HOSTS=.* expected comma-separated host names/],
+  ])("rejects %s=%j naming the variable", (variable, value, message) => {
+    expect(() => loadIdentityServiceConfig({ IDENTITY_SERVICE_CLIENT_SECRET: clientSecret, [variable]: value })).toThrow(message);
+  });
+
+  it("takes the configured host names instead of the defaults", () => {
+    const config = loadIdentityServiceConfig({ IDENTITY_SERVICE_CLIENT_SECRET: clientSecret, IDENTITY_SERVICE_ALLOWED_HOSTS: "identity-service, identity.internal" });
+    expect(config.allowedHosts).toEqual(["identity-service", "identity.internal"]);
+  });
+});
+
+describe("loadPolicyEngineConfig", () => {
+  it("leaves the admin API off without a token, holds at most 1000 tenants, and answers to localhost and its host", () => {
+    expect(loadPolicyEngineConfig({ POLICY_ENGINE_HOST: "0.0.0.0" })).toMatchObject({
+      adminToken: undefined,
+      maxTenants: 1000,
+      allowedHosts: ["localhost", "0.0.0.0"],
+    });
+  });
+
+  it("reads the admin token and refuses a weak one without echoing it", () => {
+    expect(loadPolicyEngineConfig({ POLICY_ENGINE_ADMIN_TOKEN: clientSecret }).adminToken).toBe(clientSecret);
+    expect(() => loadPolicyEngineConfig({ POLICY_ENGINE_ADMIN_TOKEN: "admin" })).toThrow('POLICY_ENGINE_ADMIN_TOKEN="<redacted>" is invalid');
+    expect(() => loadPolicyEngineConfig({ POLICY_ENGINE_MAX_TENANTS: "-1" })).toThrow(/POLICY_ENGINE_MAX_TENANTS="-1" is invalid/);
   });
 });
 

@@ -14,9 +14,16 @@ export interface PolicyQuestion {
   /** The caller's role from `metadata.role`; `user` when it names none. */
   role: string;
   prompt: string;
-  /** The caller's free-form metadata (JSON object). */
+  /** The caller's free-form metadata (JSON object), without its credentials ({@link CREDENTIAL_METADATA_KEYS}). */
   metadata: Record<string, unknown>;
 }
+
+/**
+ * Metadata keys that carry a credential for another step (`mfa_code` is for
+ * the identity service): never sent to the policy engine, which has no use
+ * for them and should not hold them.
+ */
+export const CREDENTIAL_METADATA_KEYS: readonly string[] = ["mfa_code"];
 
 /** What `evaluate-policy` needs: a policy engine that answers with a decision (a denial is a decision, not an error). */
 export interface EvaluatePolicyDeps {
@@ -38,7 +45,7 @@ export function createEvaluatePolicy(deps: EvaluatePolicyDeps) {
           user: input.user,
           role,
           prompt: input.prompt,
-          metadata: input.metadata,
+          metadata: Object.fromEntries(Object.entries(input.metadata).filter(([key]) => !CREDENTIAL_METADATA_KEYS.includes(key))),
         },
         Context.current().cancellationSignal,
       ),

@@ -12,6 +12,12 @@ export interface TokenGrant {
   capabilities: string[];
   /** The user's current TOTP code, from `metadata.mfa_code`, for users who need one. */
   mfaCode?: string;
+  /**
+   * The workflow run asking (`{workflowId}/{runId}`): a retry of this activity
+   * presents the same code for the same session, and the service answers it
+   * again instead of refusing the code as spent.
+   */
+  sessionId?: string;
 }
 
 /** What `issue-identity-token` needs: an issuer whose tokens are verified before they are returned. */
@@ -25,11 +31,13 @@ export interface IssueIdentityTokenDeps {
 /** Builds `issue-identity-token`: a verified token with `session:start` for the session's user. */
 export function createIssueIdentityToken(deps: IssueIdentityTokenDeps) {
   return (input: SessionInput): Promise<IdentityTokenResult> => {
+    const run = Context.current().info.workflowExecution;
     const grant: TokenGrant = {
       userId: input.user,
       tenantId: input.tenant,
       capabilities: [SESSION_CAPABILITY],
     };
+    if (run !== undefined) grant.sessionId = `${run.workflowId}/${run.runId}`;
     if (typeof input.metadata.mfa_code === "string") grant.mfaCode = input.metadata.mfa_code;
     return withPermanentFailures(() => deps.identity.issue(grant, Context.current().cancellationSignal));
   };

@@ -6,7 +6,9 @@
  */
 import { createRemoteJWKSet, customFetch, errors as joseErrors, jwtVerify, type JWTPayload } from "jose";
 import type { IdentityTokenJson, TokenClaimsJson } from "../../gen/somagent/orchestrator/v1/session_pb.js";
+import type { ClientCredentials } from "../config.js";
 import { PermanentCallError } from "../shared/call-errors.js";
+import { basicAuthorization } from "../shared/http/credentials.js";
 import { readAnswer } from "../shared/json-answer.js";
 import type { Registry } from "../shared/metrics.js";
 import { createRequestJson } from "./http-json.js";
@@ -25,6 +27,8 @@ export interface IdentityServiceClientOptions {
   url: URL | string;
   /** Limit of one call, token request or JWKS fetch. */
   timeoutMs: number;
+  /** The worker's client id and secret, sent as HTTP Basic on every token request (`IDENTITY_SERVICE_CLIENT_*`). */
+  credentials: ClientCredentials;
   /** Where the client's outbound-call metrics are registered. */
   registry: Registry;
 }
@@ -36,6 +40,11 @@ export interface TokenIssueRequest {
   capabilities: string[];
   /** The user's current TOTP code, for users enrolled in MFA. */
   mfaCode?: string;
+  /**
+   * Names the session the token is for: a retry of the same session with the
+   * same code gets a token again, where another session's reuse of the code is refused.
+   */
+  sessionId?: string;
 }
 
 /** The identity service as the worker sees it. */
@@ -43,8 +52,9 @@ export interface IdentityServiceClient {
   /**
    * Issues a token and verifies it before returning it. Throws
    * `TransientCallError` when the service or its JWKS is unreachable, slow or
-   * answers 5xx; `PermanentCallError` when it refuses (4xx: unknown user,
-   * inactive, tenant or capability not held, MFA), or returns a token whose
+   * answers 5xx; `PermanentCallError` when it refuses (403 `access_denied`,
+   * one answer for every reason: the service logs which; 403 `locked_out`
+   * after too many refusals for the user), or returns a token whose
    * signature does not verify against the JWKS or whose claims differ from the request.
    */
   issue(request: TokenIssueRequest, signal?: AbortSignal): Promise<IdentityTokenJson>;
@@ -58,6 +68,7 @@ export interface IdentityServiceClient {
  */
 export function createIdentityServiceClient(options: IdentityServiceClientOptions): IdentityServiceClient {
   const requestJson = createRequestJson(options.registry);
+  const authorization = basicAuthorization(options.credentials.id, options.credentials.secret);
   const jwksUrl = new URL("/.well-known/jwks.json", options.url);
   const keySet = createRemoteJWKSet(jwksUrl, {
     timeoutDuration: options.timeoutMs,
@@ -93,11 +104,13 @@ export function createIdentityServiceClient(options: IdentityServiceClientOption
     async issue(request, signal) {
       const body: Record<string, unknown> = { user_id: request.userId, tenant_id: request.tenantId, capabilities: request.capabilities };
       if (request.mfaCode !== undefined) body.mfa_code = request.mfaCode;
+      if (request.sessionId !== undefined) body.session_id = request.sessionId;
       const answer = await requestJson({
         target: IDENTITY_SERVICE_TARGET,
         url: options.url,
         method: "POST",
         body,
+        headers: { authorization },
         timeoutMs: options.timeoutMs,
         signal,
       });

@@ -31,7 +31,12 @@ export function createWorkerDependencies(config: WorkerConfig, registry: Registr
   const slmDeployment = createRayServeDeployment(config.ray, { registry });
   return {
     policy: createPolicyEngineClient({ url: config.policyEngineUrl, timeoutMs: config.policyEngineTimeoutMs, registry }),
-    identity: createIdentityServiceClient({ url: config.identityServiceUrl, timeoutMs: config.identityServiceTimeoutMs, registry }),
+    identity: createIdentityServiceClient({
+      url: config.identityServiceUrl,
+      timeoutMs: config.identityServiceTimeoutMs,
+      credentials: config.identityClient,
+      registry,
+    }),
     completions: createRayServeCompletions(config.ray, { deployment: slmDeployment, registry }),
     audit: createAuditProducer(config.kafka, logger, registry),
     slmDeployment,

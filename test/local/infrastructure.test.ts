@@ -73,6 +73,7 @@ describe("local Ray", () => {
     const { dashboardUrl, serveUrl, authToken } = infra().ray;
     const { ray } = loadWorkerConfig({
       PAYLOAD_CODEC_KEYS: `unused:${Buffer.alloc(32).toString("base64")}`,
+      IDENTITY_SERVICE_CLIENT_SECRET: "unused".padEnd(32, "-"),
       RAY_DASHBOARD_URL: dashboardUrl,
       RAY_SERVE_URL: serveUrl,
       RAY_AUTH_TOKEN: authToken,

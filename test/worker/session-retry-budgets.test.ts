@@ -22,7 +22,7 @@ import { createEncryptionCodec } from "../../src/temporal/payload-codec.js";
 import { ACTIVITY, SESSION_WORKFLOW_TYPE, type SessionInput, type SessionWorkflowResult } from "../../src/workflows/contract.js";
 import { createWorkerDependencies, type WorkerDependencies } from "../../src/worker/dependencies.js";
 import { createSessionWorker, type SessionWorker } from "../../src/worker/session-worker.js";
-import { startIdentityService, startPolicyEngine, temporaryDirectory, type StartedCompanion } from "../companions/start-companions.js";
+import { TEST_CLIENT, startIdentityService, startPolicyEngine, temporaryDirectory, type StartedCompanion } from "../companions/start-companions.js";
 import { startRayCluster, type RayTestCluster } from "../ray/ray-cluster.js";
 import { infra } from "../support/infra.js";
 import { closingRetryState, fixtureCodecKey, recordHistory, startedAttempts } from "./histories.js";
@@ -50,6 +50,8 @@ function workerConfig(cluster: RayTestCluster): WorkerConfig {
     TEMPORAL_TASK_QUEUE: taskQueue,
     PAYLOAD_CODEC_KEYS: `${fixtureCodecKey.id}:${fixtureCodecKey.key}`,
     POLICY_ENGINE_URL: new URL("/v1/evaluate", policyEngine.url).href,
+    IDENTITY_SERVICE_CLIENT_ID: TEST_CLIENT.id,
+    IDENTITY_SERVICE_CLIENT_SECRET: TEST_CLIENT.secret,
     IDENTITY_SERVICE_URL: new URL("/v1/tokens/issue", identityService.url).href,
     KAFKA_BOOTSTRAP_SERVERS: kafkaInfo.bootstrap,
     KAFKA_AUDIT_TOPIC: auditTopic,

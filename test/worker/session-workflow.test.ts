@@ -17,6 +17,7 @@ import { createSessionWorker, type SessionWorker } from "../../src/worker/sessio
 import { freePort } from "../../local/processes.js";
 import { infra } from "../support/infra.js";
 import { cliHistory, fixtureCodecKey, recordHistory } from "./histories.js";
+import { TEST_CLIENT } from "../companions/start-companions.js";
 
 const temporal = infra().temporal;
 let worker: SessionWorker;
@@ -34,6 +35,8 @@ beforeAll(async () => {
     PAYLOAD_CODEC_KEYS: `${fixtureCodecKey.id}:${fixtureCodecKey.key}`,
     POLICY_ENGINE_URL: `${closed}/v1/evaluate`,
     POLICY_ENGINE_TIMEOUT_MS: "2000",
+    IDENTITY_SERVICE_CLIENT_ID: TEST_CLIENT.id,
+    IDENTITY_SERVICE_CLIENT_SECRET: TEST_CLIENT.secret,
     IDENTITY_SERVICE_URL: `${closed}/v1/tokens/issue`,
     RAY_DASHBOARD_URL: closed,
     RAY_SERVE_URL: closed,

@@ -1,7 +1,7 @@
 /**
  * Entry point of the identity service: reads `IDENTITY_SERVICE_*` and
- * `IDENTITY_TOKEN_TTL_SECONDS`, loads (or creates) the signing key and the
- * users, listens, and closes on SIGTERM/SIGINT.
+ * `IDENTITY_TOKEN_TTL_SECONDS`, loads (or creates) the signing key, the spent
+ * MFA codes and the users, listens, and closes on SIGTERM/SIGINT.
  */
 import { serveUntilSignalled } from "../../shared/http/json-service.js";
 import { createLogger } from "../../shared/logger.js";
@@ -17,8 +17,13 @@ try {
   const signingKey = loadOrCreateSigningKey(config.keyDir);
   const server = createIdentityServiceServer({
     signingKey,
+    stateDir: config.keyDir,
     issuer: config.issuer,
     tokenTtlSeconds: config.tokenTtlSeconds,
+    client: config.client,
+    maxFailedAttempts: config.maxFailedAttempts,
+    lockoutSeconds: config.lockoutSeconds,
+    allowedHosts: config.allowedHosts,
     registry: createMetricsRegistry(),
     logger,
     ...(config.usersFile === undefined ? {} : { usersFile: config.usersFile }),
@@ -28,6 +33,8 @@ try {
     keyDir: config.keyDir,
     usersFile: config.usersFile ?? "(shipped default-users.json)",
     issuer: config.issuer,
+    clientId: config.client.id,
+    allowedHosts: config.allowedHosts,
   });
 } catch (error) {
   logger.error(error instanceof ConfigError ? "invalid configuration" : "failed to start", {

@@ -1,10 +1,11 @@
 /**
  * The identity service's Ed25519 signing key: generated on first start and
- * kept as a private JWK (mode 0600) in the key directory, so tokens and the
- * published JWKS survive a restart.
+ * kept as a private JWK (mode 0600) in the key directory (mode 0700), so
+ * tokens and the published JWKS survive a restart. The directory is the
+ * service's state directory: its used MFA codes live there too.
  */
 import { createHash, createPrivateKey, generateKeyPairSync, randomUUID, type KeyObject } from "node:crypto";
-import { linkSync, mkdirSync, readFileSync, unlinkSync, writeFileSync } from "node:fs";
+import { linkSync, mkdirSync, readFileSync, statSync, unlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import type { JWK } from "jose";
 
@@ -20,14 +21,44 @@ export interface SigningKey {
 }
 
 /**
+ * Creates `dir` (0700) when absent, and checks it when present: a directory
+ * owned by this process's user that no one else may read, write or enter.
+ * Throws otherwise, saying how to fix it, rather than fixing it: a key that
+ * others could read may already be in their hands.
+ */
+export function ensurePrivateDirectory(dir: string): void {
+  mkdirSync(dir, { recursive: true, mode: 0o700 });
+  checkPrivate(dir, "directory", 0o700);
+}
+
+/** Checks that `path` is a file owned by this process's user that no one else may read or write (0600 or stricter). */
+export function checkPrivateFile(path: string): void {
+  checkPrivate(path, "file", 0o600);
+}
+
+function checkPrivate(path: string, kind: "directory" | "file", wanted: number): void {
+  const stats = statSync(path);
+  if (kind === "directory" ? !stats.isDirectory() : !stats.isFile()) throw new Error(`${path} is not a ${kind}`);
+  const mode = stats.mode & 0o777;
+  if ((mode & 0o077) !== 0) {
+    throw new Error(`${kind} ${path} has mode ${mode.toString(8).padStart(4, "0")}, open to other users: it must be ${wanted.toString(8).padStart(4, "0")} (chmod ${wanted.toString(8)} ${path}; if others could read it, replace the key)`);
+  }
+  const uid = process.getuid?.();
+  if (uid !== undefined && stats.uid !== uid) throw new Error(`${kind} ${path} belongs to uid ${stats.uid}, not to this process's uid ${uid}`);
+}
+
+/**
  * Loads the key from `dir`, creating the directory (0700) and the key (0600)
- * when absent. Throws when the file exists but is not an Ed25519 private JWK.
+ * when absent. Throws when the directory or the file is open to other users
+ * or not this user's ({@link ensurePrivateDirectory}), or when the file is
+ * not an Ed25519 private JWK.
  */
 export function loadOrCreateSigningKey(dir: string): SigningKey {
-  mkdirSync(dir, { recursive: true, mode: 0o700 });
+  ensurePrivateDirectory(dir);
   const path = join(dir, SIGNING_KEY_FILE);
   let text: string;
   try {
+    checkPrivateFile(path);
     text = readFileSync(path, "utf8");
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code !== "ENOENT") throw error;

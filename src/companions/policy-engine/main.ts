@@ -12,8 +12,21 @@ const logger = createLogger("somagent-policy-engine");
 
 try {
   const config = loadPolicyEngineConfig();
-  const server = createPolicyEngineServer({ logger, registry: createMetricsRegistry(), ...(config.rulesFile === undefined ? {} : { rulesFile: config.rulesFile }) });
-  await serveUntilSignalled(server, config, logger, { rulesFile: config.rulesFile ?? "(shipped default-policies.json, edits in memory)" });
+  const server = createPolicyEngineServer({
+    logger,
+    registry: createMetricsRegistry(),
+    adminToken: config.adminToken,
+    maxTenants: config.maxTenants,
+    allowedHosts: config.allowedHosts,
+    ...(config.rulesFile === undefined ? {} : { rulesFile: config.rulesFile }),
+  });
+  if (config.adminToken === undefined) logger.info("admin API off: set POLICY_ENGINE_ADMIN_TOKEN to read and replace rules over HTTP");
+  await serveUntilSignalled(server, config, logger, {
+    rulesFile: config.rulesFile ?? "(shipped default-policies.json, edits in memory)",
+    adminApi: config.adminToken === undefined ? "off" : "on",
+    maxTenants: config.maxTenants,
+    allowedHosts: config.allowedHosts,
+  });
 } catch (error) {
   logger.error(error instanceof ConfigError ? "invalid configuration" : "failed to start", {
     error: error instanceof Error ? error.message : String(error),

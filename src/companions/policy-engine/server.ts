@@ -9,13 +9,18 @@
  * - `PUT /v1/policies/{tenant}` with `{threshold, rules}` replaces the tenant's
  *   rules and answers like GET.
  *
- * PUT has no authentication: bind the engine to loopback or a private network.
+ * `/v1/policies/{tenant}` (both methods: the rules tell a prompt writer what
+ * to avoid) is the admin API: it needs `Authorization: Bearer <admin token>`,
+ * and without a configured token it is off (403 `admin_api_disabled`).
+ * At most `maxTenants` rule sets are held; a PUT that would add one more is
+ * refused (429 `tenant_limit_reached`).
  */
 import { randomUUID } from "node:crypto";
 import { rename, stat, writeFile } from "node:fs/promises";
 import { Histogram, type Registry } from "prom-client";
-import { FieldError } from "../../shared/http/errors.js";
-import { createJsonService, type JsonService } from "../../shared/http/json-service.js";
+import { bearerToken, secretsEqual } from "../../shared/http/credentials.js";
+import { FieldError, HttpError } from "../../shared/http/errors.js";
+import { createJsonService, type GuardRequest, type JsonService } from "../../shared/http/json-service.js";
 import type { Logger } from "../../shared/logger.js";
 import { expectObject, expectString, loadDataFile } from "../request-fields.js";
 import shippedPolicies from "./default-policies.json" with { type: "json" };
@@ -38,21 +43,52 @@ export interface PolicyEngineServerOptions {
    * in memory only and the shipped file is never modified.
    */
   rulesFile?: string;
+  /** The bearer token of the admin API; undefined turns the admin API off. */
+  adminToken: string | undefined;
+  /** Most tenant rule sets held, `default` included; the rules file may not hold more. */
+  maxTenants: number;
+  /** Host names the engine answers to (besides IP literals). */
+  allowedHosts: readonly string[];
   /** Where the engine's metrics register and what `/metrics` exposes; the entry point creates it. */
   registry: Registry;
   logger: Logger;
 }
 
+/** Realm of the admin API's `WWW-Authenticate` challenge. */
+const ADMIN_REALM = "policy-engine-admin";
+
 const ID = { maxLength: 256 } as const;
 
 /**
  * Builds the policy engine. Throws at construction when the rules file cannot
- * be read or is invalid; the message names the file and the field.
+ * be read or is invalid (the message names the file and the field), or holds
+ * more than `maxTenants` tenants.
  */
 export function createPolicyEngineServer(options: PolicyEngineServerOptions): JsonService {
-  const { rulesFile, registry } = options;
+  const { rulesFile, registry, adminToken, maxTenants } = options;
   const loaded = loadDataFile(rulesFile, { name: "default-policies.json", value: shippedPolicies }, parsePolicyFile);
   const tenants = loaded.tenants;
+  if (tenants.size > maxTenants) {
+    throw new Error(`${rulesFile ?? "default-policies.json"}: holds ${tenants.size} tenants, more than the limit of ${maxTenants} (POLICY_ENGINE_MAX_TENANTS)`);
+  }
+
+  /** The admin API's guard: off without a token; otherwise the bearer token, compared in constant time. */
+  function authenticateAdmin({ headers }: GuardRequest): void {
+    if (adminToken === undefined) {
+      throw new HttpError(403, "admin_api_disabled", "the admin API is off: set POLICY_ENGINE_ADMIN_TOKEN to turn it on, and send it as Authorization: Bearer <token>");
+    }
+    const given = bearerToken(headers.authorization);
+    if (given === undefined) {
+      throw new HttpError(401, "unauthenticated", "the admin API needs Authorization: Bearer <admin token>", {
+        "www-authenticate": `Bearer realm="${ADMIN_REALM}"`,
+      });
+    }
+    if (!secretsEqual(given, adminToken)) {
+      throw new HttpError(401, "unauthenticated", "the admin token is wrong", {
+        "www-authenticate": `Bearer realm="${ADMIN_REALM}", error="invalid_token"`,
+      });
+    }
+  }
   let writes: Promise<void> = Promise.resolve();
 
   const evaluationDuration = new Histogram({
@@ -81,9 +117,17 @@ export function createPolicyEngineServer(options: PolicyEngineServerOptions): Js
     return tenant;
   }
 
-  /** Writes the file, then swaps the rules in, one PUT at a time, so the file and memory never disagree. */
+  /**
+   * Writes the file, then swaps the rules in, one PUT at a time, so the file
+   * and memory never disagree. Throws {@link HttpError} 429 when `tenant` is
+   * new and the engine already holds `maxTenants` rule sets.
+   */
   function replace(tenant: string, compiled: CompiledPolicy): Promise<void> {
     const next = writes.then(async () => {
+      // Checked in the queue, so two PUTs of new tenants cannot both take the last place.
+      if (!tenants.has(tenant) && tenants.size >= maxTenants) {
+        throw new HttpError(429, "tenant_limit_reached", `the engine holds ${tenants.size} tenant rule sets, its limit (POLICY_ENGINE_MAX_TENANTS): tenant ${JSON.stringify(tenant)} cannot be added; replace an existing tenant's rules instead`);
+      }
       if (rulesFile !== undefined) {
         const file: PolicyFile = { description: loaded.description, tenants: {} };
         for (const [name, policy] of new Map([...tenants, [tenant, compiled]])) file.tenants[name] = policy.policy;
@@ -102,6 +146,7 @@ export function createPolicyEngineServer(options: PolicyEngineServerOptions): Js
     registry,
     metricPrefix: "somagent_policy_engine",
     logger: options.logger,
+    allowedHosts: options.allowedHosts,
     routes: [
       {
         method: "POST",
@@ -134,11 +179,13 @@ export function createPolicyEngineServer(options: PolicyEngineServerOptions): Js
       {
         method: "GET",
         path: "/v1/policies/:tenant",
+        guard: authenticateAdmin,
         handle: ({ params }) => ({ json: describe(tenantParam(params)) }),
       },
       {
         method: "PUT",
         path: "/v1/policies/:tenant",
+        guard: authenticateAdmin,
         async handle({ params, body }) {
           const tenant = tenantParam(params);
           await replace(tenant, parseTenantPolicy(body));

@@ -5,9 +5,13 @@
  * parsing; this module adds the project's conventions on top: `{error,
  * message}` answers for every failure, 405 with `Allow` for a known path with
  * another method, 415 for a body not declared as JSON, `GET /health`,
- * `GET /metrics` on the injected registry, and a request counter.
+ * `GET /metrics` on the injected registry, a request counter, a per-route
+ * guard (caller authentication) run before the body is read, and, when
+ * given the names it answers to, a `Host` check against DNS rebinding.
  */
 import { randomUUID } from "node:crypto";
+import type { IncomingHttpHeaders } from "node:http";
+import { isIP } from "node:net";
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest, type HTTPMethods } from "fastify";
 import { Counter, type Registry } from "prom-client";
 import type { Logger } from "../logger.js";
@@ -29,10 +33,20 @@ export interface RouteRequest {
   body: unknown;
 }
 
+/** What a route's guard sees: the request's headers, before its body is read. */
+export interface GuardRequest {
+  headers: IncomingHttpHeaders;
+}
+
 /** One endpoint. `path` is literal segments and `:name` segments, e.g. `/v1/policies/:tenant`. */
 export interface Route {
   method: "GET" | "POST" | "PUT";
   path: string;
+  /**
+   * Decides whether the caller may use the route, before the body is read or
+   * its content type checked; throws an {@link HttpError} (401, 403) to refuse.
+   */
+  guard?(request: GuardRequest): void | Promise<void>;
   handle(request: RouteRequest): Reply | Promise<Reply>;
 }
 
@@ -48,6 +62,14 @@ export interface JsonServiceOptions {
   healthy?: () => boolean;
   /** Largest accepted request body (default 64 KiB). */
   bodyLimitBytes?: number;
+  /**
+   * Host names the service answers to (DNS-rebinding defence): a request
+   * whose `Host` names another is refused with 421 `misdirected_request`
+   * before anything else, whatever its path. IP literals are always accepted
+   * (a rebinding page's requests carry its own domain name, never an IP).
+   * Unset: every `Host` is accepted (the worker's side server, scraped by address).
+   */
+  allowedHosts?: readonly string[];
   logger: Logger;
 }
 
@@ -77,6 +99,17 @@ export function createJsonService(options: JsonServiceOptions): JsonService {
   // Only JSON bodies are accepted; fastify would otherwise parse text/plain too.
   app.removeContentTypeParser("text/plain");
 
+  if (options.allowedHosts !== undefined) {
+    const allowedHosts = new Set(options.allowedHosts.map(normalizeHostName));
+    // The first hook: a foreign Host is refused before routing, authentication or the body.
+    app.addHook("onRequest", async (request) => {
+      const host = request.headers.host;
+      if (!hostAllowed(host, allowedHosts)) {
+        throw new HttpError(421, "misdirected_request", `Host ${JSON.stringify(host ?? "")} is not a name this service answers to (see its ALLOWED_HOSTS setting)`);
+      }
+    });
+  }
+
   if (options.metricPrefix !== undefined) {
     const requests = new Counter({
       name: `${options.metricPrefix}_http_requests_total`,
@@ -98,7 +131,7 @@ export function createJsonService(options: JsonServiceOptions): JsonService {
     app.route({
       method: route.method,
       url: route.path,
-      ...(route.method === "GET" ? {} : { onRequest: requireJson }),
+      onRequest: [...(route.guard ? [guardHook(route.guard)] : []), ...(route.method === "GET" ? [] : [requireJson])],
       handler: async (request, reply) => {
         const body = route.method === "GET" ? undefined : request.body;
         send(reply, await route.handle({ params: request.params as Record<string, string>, body }));
@@ -151,6 +184,29 @@ export function createJsonService(options: JsonServiceOptions): JsonService {
     },
     close: () => app.close(),
   };
+}
+
+/** A route's guard as a fastify hook. */
+function guardHook(guard: NonNullable<Route["guard"]>) {
+  return async (request: FastifyRequest): Promise<void> => {
+    await guard({ headers: request.headers });
+  };
+}
+
+/** A host name as compared: lower case, without a trailing dot. */
+function normalizeHostName(name: string): string {
+  return name.toLowerCase().replace(/\.$/, "");
+}
+
+/** Whether a `Host` header names an IP literal or one of `allowed` (any port). */
+function hostAllowed(host: string | undefined, allowed: ReadonlySet<string>): boolean {
+  if (host === undefined || host === "") return false;
+  const bracketed = /^\[([0-9A-Fa-f:.]+)\](?::\d{1,5})?$/.exec(host);
+  if (bracketed) return isIP(bracketed[1] ?? "") === 6;
+  const match = /^([^:]+)(?::\d{1,5})?$/.exec(host);
+  if (!match?.[1]) return false;
+  const name = normalizeHostName(match[1]);
+  return isIP(name) === 4 || allowed.has(name);
 }
 
 /** Checked before the body is read, so a wrong type is 415 whatever its size, and so is a missing one. */
