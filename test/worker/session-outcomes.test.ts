@@ -7,7 +7,7 @@
  * topic; requests to the identity service are counted from its /metrics.
  */
 import { randomUUID } from "node:crypto";
-import { Client, Connection, WorkflowFailedError, type WorkflowHandle } from "@temporalio/client";
+import { Client, Connection, type WorkflowHandle } from "@temporalio/client";
 import proto from "@temporalio/proto";
 import { createRemoteJWKSet, jwtVerify } from "jose";
 import { Kafka, logLevel, type Admin, type Consumer } from "kafkajs";
@@ -16,14 +16,13 @@ import { SessionStatus } from "../../gen/somagent/orchestrator/v1/session_pb.js"
 import { createLogger } from "../../src/shared/logger.js";
 import { createMetricsRegistry } from "../../src/shared/metrics.js";
 import { createRayServeDeployment } from "../../src/clients/ray-serve-deployment.js";
-import { loadWorkerConfig, type WorkerConfig } from "../../src/config.js";
+import type { WorkerConfig } from "../../src/config.js";
 import { createEncryptionCodec } from "../../src/temporal/payload-codec.js";
 import { closedStatus, sessionResult } from "../../src/temporal/session-events.js";
 import { ACTIVITY, SESSION_WORKFLOW_TYPE, type SessionInput, type SessionWorkflowResult } from "../../src/workflows/contract.js";
 import { createWorkerDependencies } from "../../src/worker/dependencies.js";
 import { createSessionWorker, type SessionWorker } from "../../src/worker/session-worker.js";
 import {
-  TEST_CLIENT,
   startIdentityService,
   startPolicyEngine,
   startRecordingProxy,
@@ -33,7 +32,9 @@ import {
 } from "../companions/start-companions.js";
 import { base32Decode, totp } from "../../src/companions/identity-service/totp.js";
 import { startRayCluster, type RayTestCluster } from "../ray/ray-cluster.js";
-import { cliHistory, fixtureCodecKey, recordHistory, startedAttempts } from "./histories.js";
+import { cliHistory, recordHistory, startedAttempts } from "./histories.js";
+import { sessionFailure, sessionInput } from "./sessions.js";
+import { testWorkerConfig, type TestWorkerTargets } from "./worker-config.js";
 import { infra } from "../support/infra.js";
 import { waitFor } from "../support/wait-for.js";
 
@@ -68,24 +69,15 @@ const audits: AuditRecord[] = [];
 /** Next offset to consume, per partition. */
 const consumed = new Map<number, number>();
 
-/** Worker configuration read the way the entry point reads it, from environment variables. */
-function workerConfig(queue: string, rayCluster: { dashboardUrl: string | URL; serveUrl: string | URL; authToken: string }): WorkerConfig {
-  return loadWorkerConfig({
-    TEMPORAL_TARGET_HOST: temporal.address,
-    TEMPORAL_TASK_QUEUE: queue,
-    PAYLOAD_CODEC_KEYS: `${fixtureCodecKey.id}:${fixtureCodecKey.key}`,
-    POLICY_ENGINE_URL: new URL("/v1/evaluate", policyProxy.url).href,
-    IDENTITY_SERVICE_CLIENT_ID: TEST_CLIENT.id,
-    IDENTITY_SERVICE_CLIENT_SECRET: TEST_CLIENT.secret,
-    IDENTITY_SERVICE_URL: new URL("/v1/tokens/issue", identityService.url).href,
-    KAFKA_BOOTSTRAP_SERVERS: kafkaInfo.bootstrap,
-    KAFKA_AUDIT_TOPIC: auditTopic,
-    KAFKA_AUDIT_TOPIC_PARTITIONS: "1",
-    RAY_DASHBOARD_URL: new URL(rayCluster.dashboardUrl).href,
-    RAY_SERVE_URL: new URL(rayCluster.serveUrl).href,
-    RAY_AUTH_TOKEN: rayCluster.authToken,
-    WORKER_METRICS_HOST: "127.0.0.1",
-    WORKER_METRICS_PORT: "0",
+/** This file's worker configuration on `queue` with `rayCluster`; the policy engine is reached through the recording proxy. */
+function workerConfig(queue: string, rayCluster: TestWorkerTargets["ray"]): WorkerConfig {
+  return testWorkerConfig({
+    temporalAddress: temporal.address,
+    taskQueue: queue,
+    policyEngine: new URL(policyProxy.url),
+    identityService: new URL(identityService.url),
+    auditTopic,
+    ray: rayCluster,
   });
 }
 
@@ -98,23 +90,11 @@ async function startWorker(config: WorkerConfig): Promise<SessionWorker> {
   return createSessionWorker(config, { ...dependencies, logger, registry });
 }
 
-function sessionInput(overrides: Partial<SessionInput> = {}): SessionInput {
-  return { sessionId: randomUUID(), tenant: "tenant-demo", user: "user-demo", prompt: "kick off a demo", model: "somagent-demo", metadata: {}, ...overrides };
-}
 
 function startSession(input: SessionInput, queue = taskQueue): Promise<WorkflowHandle> {
   return client.workflow.start(SESSION_WORKFLOW_TYPE, { taskQueue: queue, workflowId: `session-${input.sessionId}`, args: [input] });
 }
 
-/** The failure a session ended with. */
-async function sessionFailure(handle: WorkflowHandle): Promise<WorkflowFailedError> {
-  const error = await handle.result().then(
-    () => undefined,
-    (e: unknown) => e,
-  );
-  expect(error).toBeInstanceOf(WorkflowFailedError);
-  return error as WorkflowFailedError;
-}
 
 /** Every audit record of `sessionId`, once the consumer has read the topic up to its current end. */
 async function auditsOf(sessionId: string): Promise<AuditRecord[]> {

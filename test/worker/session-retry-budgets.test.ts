@@ -10,22 +10,24 @@
  * jump.
  */
 import { randomUUID } from "node:crypto";
-import { WorkflowFailedError, type WorkflowHandle } from "@temporalio/client";
+import type { WorkflowHandle } from "@temporalio/client";
 import { TestWorkflowEnvironment } from "@temporalio/testing";
 import { Kafka, logLevel, type Consumer } from "kafkajs";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { installTemporalTestServer } from "../../local/temporal-test-server.js";
-import { loadWorkerConfig, type WorkerConfig } from "../../src/config.js";
+import type { WorkerConfig } from "../../src/config.js";
 import { createMetricsRegistry } from "../../src/shared/metrics.js";
 import { createLogger } from "../../src/shared/logger.js";
 import { createEncryptionCodec } from "../../src/temporal/payload-codec.js";
 import { ACTIVITY, SESSION_WORKFLOW_TYPE, type SessionInput, type SessionWorkflowResult } from "../../src/workflows/contract.js";
 import { createWorkerDependencies, type WorkerDependencies } from "../../src/worker/dependencies.js";
 import { createSessionWorker, type SessionWorker } from "../../src/worker/session-worker.js";
-import { TEST_CLIENT, startIdentityService, startPolicyEngine, temporaryDirectory, type StartedCompanion } from "../companions/start-companions.js";
+import { startIdentityService, startPolicyEngine, temporaryDirectory, type StartedCompanion } from "../companions/start-companions.js";
 import { startRayCluster, type RayTestCluster } from "../ray/ray-cluster.js";
 import { infra } from "../support/infra.js";
 import { closingRetryState, fixtureCodecKey, recordHistory, startedAttempts } from "./histories.js";
+import { sessionFailure, sessionInput } from "./sessions.js";
+import { testWorkerConfig } from "./worker-config.js";
 
 const { kafka: kafkaInfo } = infra();
 /** This file's own topic, so no other run's events are ever read. */
@@ -43,44 +45,23 @@ let consumer: Consumer | undefined;
 /** Audit records consumed from the file's topic: key (session id) and value as on the wire. */
 const audits: { key: string; event: { status: string; reason?: string; token_claims?: { sub?: string } } }[] = [];
 
-/** Worker configuration read the way the entry point reads it, pointed at the test server. */
+/** This file's worker configuration, pointed at the time-skipping test server. */
 function workerConfig(cluster: RayTestCluster): WorkerConfig {
-  return loadWorkerConfig({
-    TEMPORAL_TARGET_HOST: env.address,
-    TEMPORAL_TASK_QUEUE: taskQueue,
-    PAYLOAD_CODEC_KEYS: `${fixtureCodecKey.id}:${fixtureCodecKey.key}`,
-    POLICY_ENGINE_URL: new URL("/v1/evaluate", policyEngine.url).href,
-    IDENTITY_SERVICE_CLIENT_ID: TEST_CLIENT.id,
-    IDENTITY_SERVICE_CLIENT_SECRET: TEST_CLIENT.secret,
-    IDENTITY_SERVICE_URL: new URL("/v1/tokens/issue", identityService.url).href,
-    KAFKA_BOOTSTRAP_SERVERS: kafkaInfo.bootstrap,
-    KAFKA_AUDIT_TOPIC: auditTopic,
-    KAFKA_AUDIT_TOPIC_PARTITIONS: "1",
-    RAY_DASHBOARD_URL: cluster.dashboardUrl.href,
-    RAY_SERVE_URL: cluster.serveUrl.href,
-    RAY_AUTH_TOKEN: cluster.authToken,
-    WORKER_METRICS_HOST: "127.0.0.1",
-    WORKER_METRICS_PORT: "0",
+  return testWorkerConfig({
+    temporalAddress: env.address,
+    taskQueue,
+    policyEngine: new URL(policyEngine.url),
+    identityService: new URL(identityService.url),
+    auditTopic,
+    ray: cluster,
   });
 }
 
-function sessionInput(): SessionInput {
-  return { sessionId: randomUUID(), tenant: "tenant-demo", user: "user-demo", prompt: "kick off a demo", model: "somagent-demo", metadata: {} };
-}
 
 function startSession(input: SessionInput): Promise<WorkflowHandle> {
   return env.client.workflow.start(SESSION_WORKFLOW_TYPE, { taskQueue, workflowId: `session-${input.sessionId}`, args: [input] });
 }
 
-/** The failure a session ended with; awaiting it lets the server skip time. */
-async function sessionFailure(handle: WorkflowHandle): Promise<WorkflowFailedError> {
-  const error = await handle.result().then(
-    () => undefined,
-    (e: unknown) => e,
-  );
-  expect(error).toBeInstanceOf(WorkflowFailedError);
-  return error as WorkflowFailedError;
-}
 
 /** The audit records of `sessionId` once `count` of them have been consumed (30 s at most). */
 async function auditsOf(sessionId: string, count = 1): Promise<typeof audits> {
