@@ -94,3 +94,23 @@ export function useApiFixture(options: Partial<ApiServerDeps> = {}): () => ApiFi
     return fixture;
   };
 }
+
+/**
+ * Another API server on the fixture's session port, quiet and on a free port,
+ * for tests that shut a server down or give it other limits. The caller shuts it down.
+ */
+export async function startExtraServer(
+  fixture: ApiFixture,
+  options: Partial<ApiServerDeps> = {},
+): Promise<{ server: ApiServer; baseUrl: string; port: number }> {
+  const server = createServer({
+    sessions: fixture.sessions,
+    registry: createMetricsRegistry({ processMetrics: false }),
+    corsAllowedOrigins: [],
+    shutdownGraceMs: 5_000,
+    logger: { info() {}, error() {} },
+    ...options,
+  });
+  const { port } = await server.listen(0);
+  return { server, baseUrl: `http://127.0.0.1:${port}`, port };
+}

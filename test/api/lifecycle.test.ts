@@ -6,10 +6,8 @@ import { createConnectTransport, createGrpcTransport } from "@connectrpc/connect
 import { describe, expect, it, vi } from "vitest";
 import { Health, HealthCheckResponse_ServingStatus } from "../../gen/grpc/health/v1/health_pb.js";
 import { SessionService } from "../../gen/somagent/orchestrator/v1/session_pb.js";
-import { createServer } from "../../src/api/server.js";
-import { createMetricsRegistry } from "../../src/shared/metrics.js";
 import { waitFor } from "../support/wait-for.js";
-import { useApiFixture } from "./api-fixture.js";
+import { startExtraServer, useApiFixture } from "./api-fixture.js";
 import { freePort } from "./temporal-dev-server.js";
 
 // Real servers, restarted on purpose: allow for a slow machine, but no timing assertions.
@@ -63,15 +61,7 @@ describe("API while Temporal is down", () => {
 
 describe("ApiServer.shutdown", () => {
   it("turns not ready, lets an in-flight unary call finish, ends open streams cleanly and closes the port", async () => {
-    const server = createServer({
-      sessions: fixture().sessions,
-      registry: createMetricsRegistry({ processMetrics: false }),
-      corsAllowedOrigins: [],
-      shutdownGraceMs: 5_000,
-      logger: { info() {}, error() {} },
-    });
-    const { port } = await server.listen(0);
-    const baseUrl = `http://127.0.0.1:${port}`;
+    const { server, baseUrl, port } = await startExtraServer(fixture());
     await waitFor(() => server.readiness.refresh());
     await fetch(`${baseUrl}/v1/sessions/start`, { method: "POST", headers: { "content-type": "application/json" }, body: startBody("in-process-drain") });
 

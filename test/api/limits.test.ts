@@ -9,10 +9,9 @@ import { createConnectTransport, createGrpcTransport } from "@connectrpc/connect
 import { afterAll, describe, expect, it } from "vitest";
 import { SessionService } from "../../gen/somagent/orchestrator/v1/session_pb.js";
 import { DEFAULT_EDGE_LIMITS, type EdgeLimits } from "../../src/config.js";
-import { createServer, type ApiServer } from "../../src/api/server.js";
-import { createMetricsRegistry } from "../../src/shared/metrics.js";
+import type { ApiServer } from "../../src/api/server.js";
 import { waitFor } from "../support/wait-for.js";
-import { useApiFixture } from "./api-fixture.js";
+import { startExtraServer, useApiFixture } from "./api-fixture.js";
 
 const fixture = useApiFixture();
 const servers: ApiServer[] = [];
@@ -20,17 +19,9 @@ afterAll(() => Promise.all(servers.map((server) => server.shutdown())));
 
 /** An API on the fixture's Temporal with the given limits; returns its base URL and port. */
 async function serverWith(limits: Partial<EdgeLimits>): Promise<{ baseUrl: string; port: number }> {
-  const server = createServer({
-    sessions: fixture().sessions,
-    registry: createMetricsRegistry({ processMetrics: false }),
-    corsAllowedOrigins: [],
-    shutdownGraceMs: 1_000,
-    logger: { info() {}, error() {} },
-    limits: { ...DEFAULT_EDGE_LIMITS, ...limits },
-  });
+  const { server, baseUrl, port } = await startExtraServer(fixture(), { shutdownGraceMs: 1_000, limits: { ...DEFAULT_EDGE_LIMITS, ...limits } });
   servers.push(server);
-  const { port } = await server.listen(0);
-  return { baseUrl: `http://127.0.0.1:${port}`, port };
+  return { baseUrl, port };
 }
 
 /** A raw connection: what the server wrote, and a promise that settles when it closed the connection. */
@@ -42,8 +33,6 @@ function rawConnection(port: number) {
   return connection;
 }
 
-const startBody = (sessionId: string) =>
-  JSON.stringify({ tenant: "tenant-demo", user: "user-demo", prompt: "p", metadata: { session_id: sessionId } });
 
 describe("timeouts at the edge", () => {
   it("closes a connection that sends nothing, or half an HTTP/2 preface, within the header timeout", async () => {
