@@ -68,7 +68,7 @@ describe("ApiServer.shutdown", () => {
       registry: createMetricsRegistry({ processMetrics: false }),
       corsAllowedOrigins: [],
       shutdownGraceMs: 5_000,
-      logger: { info() {}, error() {} },
+      logger: { info() {}, warn() {}, error() {} },
     });
     const { port } = await server.listen(0);
     const baseUrl = `http://127.0.0.1:${port}`;

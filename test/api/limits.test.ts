@@ -25,7 +25,7 @@ async function serverWith(limits: Partial<EdgeLimits>): Promise<{ baseUrl: strin
     registry: createMetricsRegistry({ processMetrics: false }),
     corsAllowedOrigins: [],
     shutdownGraceMs: 1_000,
-    logger: { info() {}, error() {} },
+    logger: { info() {}, warn() {}, error() {} },
     limits: { ...DEFAULT_EDGE_LIMITS, ...limits },
   });
   servers.push(server);
