@@ -5,8 +5,8 @@ import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { SessionStatus, type WatchResponse } from "../../gen/somagent/orchestrator/v1/session_pb.js";
 import { createMetricsRegistry } from "../../src/shared/metrics.js";
 import { createTemporalConnection, type TemporalConnection } from "../../src/temporal/connection.js";
-import { SessionNotFoundError } from "../../src/temporal/errors.js";
-import { ANONYMOUS_CALLER, createTemporalSessionPort, type SessionPort } from "../../src/temporal/session-port.js";
+import { CallerMismatchError, SessionAlreadyExistsError, SessionNotFoundError } from "../../src/temporal/errors.js";
+import { ANONYMOUS_CALLER, OWNER_MEMO_KEY, createTemporalSessionPort, type SessionPort } from "../../src/temporal/session-port.js";
 import { ACTIVITY, DEFAULT_MODEL, SESSION_WORKFLOW_TYPE, type SessionInput } from "../../src/workflows/contract.js";
 import { startApiFixture, type ApiFixture } from "../api/api-fixture.js";
 import { waitFor } from "../support/wait-for.js";
@@ -86,6 +86,26 @@ describe("Temporal session port", () => {
     await expect(collect(fixture.sessions.watch("session-never-started", 0n, ANONYMOUS_CALLER, new AbortController().signal))).rejects.toBeInstanceOf(
       SessionNotFoundError,
     );
+  });
+
+  it("throws SessionNotFoundError for a workflow that is not a session, also with authentication off", async () => {
+    await fixture.connection.client.workflow.start("another-workflow-type", { taskQueue: "nobody-polls", workflowId: "session-port-not-a-session" });
+    await expect(fixture.sessions.describe("session-port-not-a-session", ANONYMOUS_CALLER)).rejects.toBeInstanceOf(SessionNotFoundError);
+    await expect(
+      collect(fixture.sessions.watch("session-port-not-a-session", 0n, ANONYMOUS_CALLER, new AbortController().signal)),
+    ).rejects.toBeInstanceOf(SessionNotFoundError);
+    await expect(fixture.sessions.start(input("port-not-a-session"), ANONYMOUS_CALLER)).rejects.toBeInstanceOf(SessionAlreadyExistsError);
+  });
+
+  it("records the owner in the memo; an unauthenticated Start of the id by another tenant is ALREADY_EXISTS, an authenticated caller sees no unauthenticated session", async () => {
+    await fixture.sessions.start(input("port-owner"), ANONYMOUS_CALLER);
+    const description = await fixture.connection.client.workflow.getHandle("session-port-owner").describe();
+    expect(description.memo?.[OWNER_MEMO_KEY]).toEqual({ tenant: "tenant-demo", user: "user-demo", authenticated: false });
+    await expect(fixture.sessions.start({ ...input("port-owner"), tenant: "tenant-other" }, ANONYMOUS_CALLER)).rejects.toBeInstanceOf(SessionAlreadyExistsError);
+    const authenticated = { authenticated: true, tenant: "tenant-demo", user: "user-demo" } as const;
+    await expect(fixture.sessions.describe("session-port-owner", authenticated)).rejects.toBeInstanceOf(SessionNotFoundError);
+    await expect(fixture.sessions.start(input("port-owner"), authenticated)).rejects.toBeInstanceOf(SessionAlreadyExistsError);
+    await expect(fixture.sessions.start({ ...input("port-mismatch"), user: "someone-else" }, authenticated)).rejects.toBeInstanceOf(CallerMismatchError);
   });
 
   it("does not mistake a missing namespace for an unknown session", async () => {
