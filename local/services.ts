@@ -5,7 +5,9 @@
  * environment that points it at the local Temporal, Kafka and Ray.
  */
 import path from "node:path";
+import { LOCAL_API_AUDIENCE, LOCAL_ISSUER } from "./caller-token.js";
 import { freePort, startDaemon, waitUntil, type Daemon } from "./processes.js";
+import { identityKeyDir } from "./state-dir.js";
 
 const REPO_ROOT = path.resolve(import.meta.dirname, "..");
 
@@ -37,6 +39,11 @@ export interface ServicesOptions {
   taskQueue?: string;
   /** Extra environment for every service (e.g. `CORS_ALLOWED_ORIGINS`). */
   env?: NodeJS.ProcessEnv;
+  /**
+   * `jwt`: the API requires bearer tokens verified against the local identity
+   * service's JWKS (`npm run token` signs them); unset: the API is open.
+   */
+  apiAuth?: "jwt";
 }
 
 /** One running service. */
@@ -55,7 +62,7 @@ export interface Services {
   worker: RunningService;
   policyEngine: RunningService;
   identityService: RunningService;
-  /** Environment the services were given (without the inherited process environment). */
+  /** Environment the services were given (without the inherited process environment and the API's own `API_AUTH_*`). */
   env: Record<string, string>;
   /** Stops every service (API first, companions last). */
   stop(): Promise<void>;
@@ -122,7 +129,8 @@ export async function startServices(endpoints: InfrastructureEndpoints, options:
     IDENTITY_SERVICE_HOST: "127.0.0.1",
     IDENTITY_SERVICE_PORT: String(identityPort),
     IDENTITY_SERVICE_URL: new URL("v1/tokens/issue", local(identityPort)).href,
-    IDENTITY_SERVICE_KEY_DIR: path.join(options.stateDir, "identity-keys"),
+    IDENTITY_SERVICE_KEY_DIR: identityKeyDir(options.stateDir),
+    IDENTITY_SERVICE_ISSUER: LOCAL_ISSUER,
     KAFKA_BOOTSTRAP_SERVERS: endpoints.kafkaBootstrap,
     RAY_ADDRESS: endpoints.rayDashboardUrl,
     RAY_SERVE_URL: endpoints.rayServeUrl,
@@ -135,8 +143,8 @@ export async function startServices(endpoints: InfrastructureEndpoints, options:
   const stop = async () => {
     for (const service of [...started].reverse()) await service.daemon.stop(15_000);
   };
-  const launch = async (name: string, script: string, url: URL, healthPath: string) => {
-    const service = await startService(name, script, url, healthPath, env, options.stateDir);
+  const launch = async (name: string, script: string, url: URL, healthPath: string, own: Record<string, string> = {}) => {
+    const service = await startService(name, script, url, healthPath, { ...env, ...own }, options.stateDir);
     started.push(service);
     return service;
   };
@@ -146,7 +154,15 @@ export async function startServices(endpoints: InfrastructureEndpoints, options:
       launch("identity-service", "src/companions/identity-service/main.ts", local(identityPort), "/health"),
     ]);
     const worker = await launch("worker", "src/worker/main.ts", local(metricsPort), "/health");
-    const api = await launch("api", "src/api/main.ts", local(apiPort), "/health");
+    const apiAuth: Record<string, string> =
+      options.apiAuth === "jwt"
+        ? {
+            API_AUTH_JWKS_URL: new URL(".well-known/jwks.json", local(identityPort)).href,
+            API_AUTH_ISSUER: LOCAL_ISSUER,
+            API_AUTH_AUDIENCE: LOCAL_API_AUDIENCE,
+          }
+        : {};
+    const api = await launch("api", "src/api/main.ts", local(apiPort), "/health", apiAuth);
     return { api, worker, policyEngine, identityService, env, stop };
   } catch (error) {
     await stop();

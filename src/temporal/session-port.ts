@@ -352,12 +352,14 @@ function mayHoldToken(caller: SessionCaller, owner: SessionOwner | undefined): b
 
 /**
  * A repeated Start gets the existing run only when it comes from the same
- * owner, authenticated alike. A session from before owners were recorded is
- * returned to unauthenticated callers only (as before), never to a token.
+ * tenant and user; an authenticated caller never gets a session an
+ * unauthenticated one started. A session from before owners were recorded
+ * is returned to unauthenticated callers only (as before), never to a token.
  */
 function isRetryOf(starting: SessionOwner, existing: SessionOwner | undefined): boolean {
   if (existing === undefined) return !starting.authenticated;
-  return existing.tenant === starting.tenant && existing.user === starting.user && existing.authenticated === starting.authenticated;
+  if (starting.authenticated && !existing.authenticated) return false;
+  return existing.tenant === starting.tenant && existing.user === starting.user;
 }
 
 /** Keeps the token's claims, type and lifetime; drops the bearer token itself. */

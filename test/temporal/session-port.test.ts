@@ -106,6 +106,9 @@ describe("Temporal session port", () => {
     await expect(fixture.sessions.describe("session-port-owner", authenticated)).rejects.toBeInstanceOf(SessionNotFoundError);
     await expect(fixture.sessions.start(input("port-owner"), authenticated)).rejects.toBeInstanceOf(SessionAlreadyExistsError);
     await expect(fixture.sessions.start({ ...input("port-mismatch"), user: "someone-else" }, authenticated)).rejects.toBeInstanceOf(CallerMismatchError);
+    // With authentication off, a session an authenticated caller started is returned to the same tenant and user (open mode, as before).
+    const authed = await fixture.sessions.start(input("port-authed"), authenticated);
+    expect((await fixture.sessions.start(input("port-authed"), ANONYMOUS_CALLER)).runId).toBe(authed.runId);
   });
 
   it("does not mistake a missing namespace for an unknown session", async () => {
