@@ -250,6 +250,8 @@ export interface ApiAuthConfig {
   clockSkewSeconds: number;
   /** `API_AUTH_JWKS_TIMEOUT_MS`: one fetch of the JWKS (default 5000). */
   jwksTimeoutMs: number;
+  /** `API_AUTH_JWKS_COOLDOWN_MS`: after a fetch, a token naming an unknown `kid` fetches the JWKS again only past this (default 30000). */
+  jwksCooldownMs: number;
 }
 
 const API_AUTH_VARIABLES = ["API_AUTH_JWKS_URL", "API_AUTH_ISSUER", "API_AUTH_AUDIENCE"] as const;
@@ -273,6 +275,7 @@ function apiAuthConfig(env: Env): ApiAuthConfig | undefined {
     audience: text(env, "API_AUTH_AUDIENCE", "", claimText),
     clockSkewSeconds: nonNegativeInt(env, "API_AUTH_CLOCK_SKEW_SECONDS", 30),
     jwksTimeoutMs: positiveInt(env, "API_AUTH_JWKS_TIMEOUT_MS", 5_000),
+    jwksCooldownMs: nonNegativeInt(env, "API_AUTH_JWKS_COOLDOWN_MS", 30_000),
   };
 }
 

@@ -42,14 +42,15 @@ export type TokenVerifier = (token: string) => Promise<SessionCaller & { authent
 
 /**
  * A verifier over `config`'s remote JWKS: keys are fetched on first use,
- * cached, and fetched again when a token names an unknown `kid` (at most once
- * per 30 s); each fetch is bounded by `jwksTimeoutMs`. A JWKS that cannot be
+ * cached (10 min), and fetched again when a token names an unknown `kid` (at
+ * most once per `jwksCooldownMs`, so random `kid`s cannot turn callers into a
+ * flood on the issuer); each fetch is bounded by `jwksTimeoutMs`. A JWKS that cannot be
  * fetched is UNAVAILABLE (logged), not the caller's fault.
  */
 export function createJwtVerifier(config: ApiAuthConfig, logger: Logger): TokenVerifier {
   const jwks = createRemoteJWKSet(config.jwksUrl, {
     timeoutDuration: config.jwksTimeoutMs,
-    cooldownDuration: 30_000,
+    cooldownDuration: config.jwksCooldownMs,
     cacheMaxAge: 10 * 60_000,
   });
   return async (token) => {

@@ -18,7 +18,7 @@ import { identityServiceSigningKey, signCallerToken, type CallerTokenRequest } f
 import { codeName } from "../../src/api/errors.js";
 import { createServer } from "../../src/api/server.js";
 import { createRayServeDeployment } from "../../src/clients/ray-serve-deployment.js";
-import type { SigningKey } from "../../src/companions/identity-service/signing-key.js";
+import { loadOrCreateSigningKey, type SigningKey } from "../../src/companions/identity-service/signing-key.js";
 import { loadWorkerConfig, type ApiAuthConfig } from "../../src/config.js";
 import { createLogger } from "../../src/shared/logger.js";
 import { createMetricsRegistry } from "../../src/shared/metrics.js";
@@ -28,6 +28,7 @@ import { startIdentityService, startPolicyEngine, temporaryDirectory, type Start
 import { infra } from "../support/infra.js";
 import { waitFor } from "../support/wait-for.js";
 import { startApiFixture, type ApiFixture } from "./api-fixture.js";
+import { freePort } from "./temporal-dev-server.js";
 
 const ISSUER = "somagent-identity-auth-test";
 const AUDIENCE = "somagent-orchestrator-api";
@@ -65,6 +66,7 @@ beforeAll(async () => {
     audience: AUDIENCE,
     clockSkewSeconds: 5,
     jwksTimeoutMs: 5_000,
+    jwksCooldownMs: 30_000,
   };
   fixture = await startApiFixture({ auth });
 
@@ -395,6 +397,48 @@ describe.each(Object.keys(PROTOCOLS))("auth matrix over %s", (name) => {
     expect(outcome.code).toBe("PERMISSION_DENIED");
     expect(outcome.message).toContain(field);
     if (isRest) expect(outcome.httpStatus).toBe(403);
+  });
+});
+
+describe("the issuer's keys", () => {
+  it("fetches the JWKS again for a token signed by a rotated-in key, and answers UNAVAILABLE while the JWKS is unreachable", async () => {
+    const port = await freePort();
+    const dirs = ["rotation-a", "rotation-b", "rotation-c"].map((prefix) => temporaryDirectory(prefix));
+    const [a, b, c] = dirs as [ReturnType<typeof temporaryDirectory>, ReturnType<typeof temporaryDirectory>, ReturnType<typeof temporaryDirectory>];
+    let issuer: StartedCompanion | undefined = await startIdentityService(a.path, { issuer: ISSUER }, port);
+    const server = createServer({
+      sessions: fixture.sessions,
+      registry: createMetricsRegistry({ processMetrics: false }),
+      corsAllowedOrigins: [],
+      shutdownGraceMs: 1_000,
+      logger: createLogger("rotation-api", () => {}),
+      auth: {
+        jwksUrl: new URL(`http://127.0.0.1:${port}/.well-known/jwks.json`),
+        issuer: ISSUER,
+        audience: AUDIENCE,
+        clockSkewSeconds: 5,
+        jwksTimeoutMs: 2_000,
+        jwksCooldownMs: 0,
+      },
+    });
+    const { port: apiPort } = await server.listen(0);
+    const statusWith = async (key: SigningKey) => {
+      const token = await signCallerToken(key, { ...OWNER, issuer: ISSUER, audience: AUDIENCE });
+      return (await fetch(`http://127.0.0.1:${apiPort}/v1/sessions/session-rotation-unknown`, { headers: { authorization: `Bearer ${token}` } })).status;
+    };
+    try {
+      expect(await statusWith(identityServiceSigningKey(a.path))).toBe(404); // verified: the session is simply unknown
+      await issuer.close();
+      issuer = await startIdentityService(b.path, { issuer: ISSUER }, port); // the issuer rotated to a new key
+      expect(await statusWith(identityServiceSigningKey(b.path))).toBe(404);
+      await issuer.close();
+      issuer = undefined;
+      expect(await statusWith(loadOrCreateSigningKey(c.path))).toBe(503); // an unknown kid, and the JWKS unreachable
+    } finally {
+      await server.shutdown();
+      await issuer?.close();
+      for (const dir of dirs) dir.remove();
+    }
   });
 });
 
