@@ -320,6 +320,14 @@ describe.each(Object.keys(PROTOCOLS))("auth matrix over %s", (name) => {
     expect(watched.events).toBeUndefined();
   });
 
+  it("Get of a malformed workflow_id with no token → UNAUTHENTICATED, not INVALID_ARGUMENT: authentication runs before validation", async () => {
+    const outcome = await protocol().get("-not-a-valid-id");
+    record("Get, invalid workflow_id, no token", name, cell(outcome));
+    expect(outcome.code).toBe("UNAUTHENTICATED");
+    const authenticated = await protocol().get("-not-a-valid-id", tokens.owner);
+    expect(authenticated.code).toBe("INVALID_ARGUMENT");
+  });
+
   it("Get of the caller's own session → OK with the raw session token", async () => {
     const outcome = await protocol().get(OWNED, tokens.owner);
     record("Get, own session", name, cell(outcome));
