@@ -22,9 +22,13 @@
 import { create } from "@bufbuild/protobuf";
 import { timestampFromMs } from "@bufbuild/protobuf/wkt";
 import { status as GrpcStatus } from "@grpc/grpc-js";
-import { WorkflowExecutionAlreadyStartedError, WorkflowNotFoundError, isGrpcServiceError } from "@temporalio/client";
+import {
+  WorkflowExecutionAlreadyStartedError,
+  WorkflowNotFoundError,
+  isGrpcServiceError,
+  type WorkflowExecutionDescription,
+} from "@temporalio/client";
 import type { Payload } from "@temporalio/common";
-import type { WorkflowExecutionDescription } from "@temporalio/client";
 import proto, { type temporal } from "@temporalio/proto";
 import { Counter, Histogram, type Registry } from "prom-client";
 import {

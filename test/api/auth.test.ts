@@ -13,7 +13,7 @@ import { ConnectError, createClient, type Transport } from "@connectrpc/connect"
 import { createConnectTransport, createGrpcTransport, createGrpcWebTransport } from "@connectrpc/connect-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { Health, HealthCheckResponse_ServingStatus } from "../../gen/grpc/health/v1/health_pb.js";
-import { SessionService, SessionStatus } from "../../gen/somagent/orchestrator/v1/session_pb.js";
+import { SessionService } from "../../gen/somagent/orchestrator/v1/session_pb.js";
 import { identityServiceSigningKey, signCallerToken, type CallerTokenRequest } from "../../local/caller-token.js";
 import { codeName } from "../../src/api/errors.js";
 import { createServer } from "../../src/api/server.js";
@@ -26,7 +26,6 @@ import { createWorkerDependencies } from "../../src/worker/dependencies.js";
 import { createSessionWorker, type SessionWorker } from "../../src/worker/session-worker.js";
 import { startIdentityService, startPolicyEngine, temporaryDirectory, type StartedCompanion } from "../companions/start-companions.js";
 import { infra } from "../support/infra.js";
-import { waitFor } from "../support/wait-for.js";
 import { startApiFixture, type ApiFixture } from "./api-fixture.js";
 import { freePort } from "./temporal-dev-server.js";
 
@@ -111,11 +110,7 @@ beforeAll(async () => {
   const started = await rest.start(startBody(OWNER, OWNED_ID), tokens.owner);
   expect(started.code).toBe("OK");
   ownedRunId = started.runId ?? "";
-  await waitFor(
-    "the owner's session completed",
-    async () => (await fixture.sessions.describe(OWNED, { authenticated: true, ...OWNER })).status === SessionStatus.COMPLETED,
-    120_000,
-  );
+  await fixture.connection.client.workflow.getHandle(OWNED).result();
   await fixture.connection.client.workflow.start("some-other-workflow", { taskQueue: `nobody-${randomUUID()}`, workflowId: NOT_A_SESSION });
 }, 240_000);
 
