@@ -8,7 +8,9 @@
 import { randomBytes } from "node:crypto";
 import { chmod, writeFile } from "node:fs/promises";
 import path from "node:path";
+import { LOCAL_API_AUDIENCE, LOCAL_ISSUER } from "./caller-token.js";
 import { freePort, startDaemon, waitUntil, type Daemon } from "./processes.js";
+import { identityKeyDir } from "./state-dir.js";
 
 /**
  * The environment variables that hold secrets. A process is given only those
@@ -59,6 +61,11 @@ export interface ServicesOptions {
   taskQueue?: string;
   /** Extra environment for every service (e.g. `CORS_ALLOWED_ORIGINS`). */
   env?: NodeJS.ProcessEnv;
+  /**
+   * `jwt`: the API requires bearer tokens verified against the local identity
+   * service's JWKS (`npm run token` signs them); unset: the API is open.
+   */
+  apiAuth?: "jwt";
 }
 
 /** One running service. */
@@ -77,7 +84,7 @@ export interface Services {
   worker: RunningService;
   policyEngine: RunningService;
   identityService: RunningService;
-  /** Environment the services were given, without the inherited process environment and without secrets. */
+  /** Environment the services were given, without the inherited process environment, secrets and the API's own `API_AUTH_*`. */
   env: Record<string, string>;
   /** The secrets made for this start: the worker's identity client secret, the policy engine's admin token. */
   secrets: { identityClientSecret: string; policyEngineAdminToken: string };
@@ -194,7 +201,8 @@ export async function startServices(endpoints: InfrastructureEndpoints, options:
     IDENTITY_SERVICE_HOST: "127.0.0.1",
     IDENTITY_SERVICE_PORT: String(identityPort),
     IDENTITY_SERVICE_URL: new URL("v1/tokens/issue", local(identityPort)).href,
-    IDENTITY_SERVICE_KEY_DIR: path.join(options.stateDir, "identity-keys"),
+    IDENTITY_SERVICE_KEY_DIR: identityKeyDir(options.stateDir),
+    IDENTITY_SERVICE_ISSUER: LOCAL_ISSUER,
     IDENTITY_SERVICE_CLIENT_ID: "somagent-worker",
     KAFKA_BOOTSTRAP_SERVERS: endpoints.kafkaBootstrap,
     RAY_ADDRESS: endpoints.rayDashboardUrl,
@@ -225,7 +233,15 @@ export async function startServices(endpoints: InfrastructureEndpoints, options:
       launch("identity-service", "src/companions/identity-service/main.ts", local(identityPort), "/health", own.identityService),
     ]);
     const worker = await launch("worker", "src/worker/main.ts", local(metricsPort), "/health", own.worker);
-    const api = await launch("api", "src/api/main.ts", local(apiPort), "/health", own.api);
+    const apiAuth: Record<string, string> =
+      options.apiAuth === "jwt"
+        ? {
+            API_AUTH_JWKS_URL: new URL(".well-known/jwks.json", local(identityPort)).href,
+            API_AUTH_ISSUER: LOCAL_ISSUER,
+            API_AUTH_AUDIENCE: LOCAL_API_AUDIENCE,
+          }
+        : {};
+    const api = await launch("api", "src/api/main.ts", local(apiPort), "/health", { ...own.api, ...apiAuth });
     return { api, worker, policyEngine, identityService, env, secrets, stop };
   } catch (error) {
     await stop();

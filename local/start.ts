@@ -7,12 +7,13 @@
 import { randomBytes } from "node:crypto";
 import { existsSync } from "node:fs";
 import { mkdir, readFile, writeFile } from "node:fs/promises";
-import { homedir, tmpdir } from "node:os";
+import { tmpdir } from "node:os";
 import path from "node:path";
 import { installInfrastructure, startInfrastructure, type Infrastructure } from "./infrastructure.js";
 import { portOpen, waitUntil } from "./processes.js";
 import { formatDuration, progress, step } from "./progress.js";
 import { SECRET_FILES, answersOk, startServices, type Services } from "./services.js";
+import { LOCAL_STATE_DIR } from "./state-dir.js";
 
 /** The local port map (DESIGN.md). */
 const PORTS = {
@@ -31,7 +32,15 @@ const PORTS = {
 } as const;
 
 /** Logs, Temporal's database, Kafka's data and the local keys: kept across runs. */
-const stateDir = process.env.SOMAGENT_STATE_DIR ?? path.join(homedir(), ".local", "state", "somagent-orchestrator");
+const stateDir = LOCAL_STATE_DIR;
+
+/** `API_AUTH=jwt`: the API requires caller tokens from the local identity service; unset, it is open. */
+function apiAuthMode(): "jwt" | undefined {
+  const value = process.env.API_AUTH?.trim() ?? "";
+  if (value === "") return undefined;
+  if (value === "jwt") return "jwt";
+  throw new Error(`API_AUTH=${JSON.stringify(value)} is invalid: expected jwt, or unset for an open API`);
+}
 
 /** The payload codec key of the local stack, made once so old histories stay readable. */
 async function localCodecKeys(): Promise<string> {
@@ -50,7 +59,7 @@ async function assertPortsFree(): Promise<void> {
   }
 }
 
-async function printSummary(infra: Infrastructure, services: Services): Promise<void> {
+async function printSummary(infra: Infrastructure, services: Services, apiAuth: "jwt" | undefined): Promise<void> {
   const rows: [string, string, boolean][] = [
     ["API (gRPC, gRPC-Web, Connect, REST)", services.api.url.href, await answersOk(new URL("/health", services.api.url))],
     ["Temporal frontend", infra.temporal.address, (await infra.temporal.daemon.pids()).length > 0],
@@ -73,7 +82,16 @@ async function printSummary(infra: Infrastructure, services: Services): Promise<
       `  logs and state: ${stateDir}`,
       `  Ray dashboard token (token authentication is on): ${infra.ray.authToken}`,
       `  policy engine admin token (GET/PUT /v1/policies, Authorization: Bearer): ${stateDir}/${SECRET_FILES.policyEngineAdminToken}`,
-      "  try: curl -X POST http://localhost:8090/v1/sessions/start -H 'Content-Type: application/json' \\",
+      ...(apiAuth === "jwt"
+        ? [
+            "  API caller authentication is ON (API_AUTH=jwt): every SessionService call needs a bearer token.",
+            "  try: TOKEN=$(npm run -s token -- --tenant tenant-demo --user user-demo)",
+            "       curl -X POST http://localhost:8090/v1/sessions/start -H \"Authorization: Bearer $TOKEN\" -H 'Content-Type: application/json' \\",
+          ]
+        : [
+            "  API caller authentication is OFF: anyone reaching the port may act as any tenant and user (API_AUTH=jwt turns it on).",
+            "  try: curl -X POST http://localhost:8090/v1/sessions/start -H 'Content-Type: application/json' \\",
+          ]),
       `         -d '{"tenant":"tenant-demo","user":"user-demo","prompt":"kick off a demo","metadata":{"session_id":"sess-local"}}'`,
       "  Ctrl-C stops everything.",
       "",
@@ -83,6 +101,7 @@ async function printSummary(infra: Infrastructure, services: Services): Promise<
 
 async function main(): Promise<void> {
   const began = Date.now();
+  const apiAuth = apiAuthMode();
   await mkdir(stateDir, { recursive: true });
   await assertPortsFree();
   const tools = await installInfrastructure();
@@ -119,6 +138,7 @@ async function main(): Promise<void> {
         {
           stateDir,
           codecKeys,
+          ...(apiAuth && { apiAuth }),
           ports: {
             api: PORTS.api,
             policyEngine: PORTS.policyEngine,
@@ -141,7 +161,7 @@ async function main(): Promise<void> {
       logFile: path.join(stateDir, "worker.log"),
     }),
   ).catch((error: unknown) => progress((error as Error).message));
-  await printSummary(infra, services);
+  await printSummary(infra, services, apiAuth);
   progress(`stack up in ${formatDuration(Date.now() - began)}`);
 }
 

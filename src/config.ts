@@ -106,6 +106,13 @@ function positiveInt(env: Env, name: string, fallback: number): number {
   return Number(value);
 }
 
+function nonNegativeInt(env: Env, name: string, fallback: number): number {
+  const value = raw(env, name);
+  if (value === undefined) return fallback;
+  if (!/^\d{1,9}$/.test(value)) throw new ConfigError(name, "a whole number ≥ 0", value);
+  return Number(value);
+}
+
 /** A file or directory path, made absolute against the working directory. */
 function optionalPath(env: Env, name: string): string | undefined {
   const value = raw(env, name);
@@ -271,8 +278,56 @@ function edgeLimits(env: Env): EdgeLimits {
   return limits;
 }
 
+/**
+ * Caller authentication of the API (`API_AUTH_*`): every SessionService call
+ * carries `Authorization: Bearer <JWT>` verified against this issuer's JWKS.
+ * The caller's user is the token's `sub`, its tenant the `tenant_id` claim
+ * (what the identity service issues).
+ */
+export interface ApiAuthConfig {
+  /** `API_AUTH_JWKS_URL`: the issuer's JSON Web Key Set. */
+  jwksUrl: URL;
+  /** `API_AUTH_ISSUER`: the `iss` every token must carry. */
+  issuer: string;
+  /** `API_AUTH_AUDIENCE`: an `aud` every token must carry (this API's name). */
+  audience: string;
+  /** `API_AUTH_CLOCK_SKEW_SECONDS`: tolerance for `exp`, `nbf` and `iat` (default 30). */
+  clockSkewSeconds: number;
+  /** `API_AUTH_JWKS_TIMEOUT_MS`: one fetch of the JWKS (default 5000). */
+  jwksTimeoutMs: number;
+  /** `API_AUTH_JWKS_COOLDOWN_MS`: after a fetch, a token naming an unknown `kid` fetches the JWKS again only past this (default 30000). */
+  jwksCooldownMs: number;
+}
+
+const API_AUTH_VARIABLES = ["API_AUTH_JWKS_URL", "API_AUTH_ISSUER", "API_AUTH_AUDIENCE"] as const;
+
+/**
+ * `undefined` when `API_AUTH_JWKS_URL` is unset (the API is open). Setting
+ * the issuer or audience without the JWKS URL, or the URL without both, is an
+ * error: a half-configured API must not start open.
+ */
+function apiAuthConfig(env: Env): ApiAuthConfig | undefined {
+  const given = API_AUTH_VARIABLES.filter((name) => raw(env, name) !== undefined);
+  if (given.length === 0) return undefined;
+  const missing = API_AUTH_VARIABLES.find((name) => raw(env, name) === undefined);
+  if (missing !== undefined) {
+    throw new ConfigError(missing, `a value when ${given.join(" and ")} ${given.length === 1 ? "is" : "are"} set (API_AUTH_JWKS_URL, API_AUTH_ISSUER and API_AUTH_AUDIENCE go together)`, undefined);
+  }
+  const claimText = /^[\x21-\x7e]{1,256}$/;
+  return {
+    jwksUrl: httpUrl(env, "API_AUTH_JWKS_URL", ""),
+    issuer: text(env, "API_AUTH_ISSUER", "", claimText),
+    audience: text(env, "API_AUTH_AUDIENCE", "", claimText),
+    clockSkewSeconds: nonNegativeInt(env, "API_AUTH_CLOCK_SKEW_SECONDS", 30),
+    jwksTimeoutMs: positiveInt(env, "API_AUTH_JWKS_TIMEOUT_MS", 5_000),
+    jwksCooldownMs: nonNegativeInt(env, "API_AUTH_JWKS_COOLDOWN_MS", 30_000),
+  };
+}
+
 /** Configuration of the API process. */
 export interface ApiConfig {
+  /** Caller authentication; `undefined` when `API_AUTH_JWKS_URL` is unset (the API is open). */
+  auth: ApiAuthConfig | undefined;
   host: string;
   port: number;
   corsAllowedOrigins: string[];
@@ -291,6 +346,7 @@ export function loadApiConfig(env: Env = process.env): ApiConfig {
     corsAllowedOrigins: list(env, "CORS_ALLOWED_ORIGINS"),
     shutdownGraceMs: positiveInt(env, "SHUTDOWN_GRACE_MS", 10_000),
     limits: edgeLimits(env),
+    auth: apiAuthConfig(env),
     temporal: temporalConfig(env),
     telemetry: telemetryConfig(env, "somagent-orchestrator-api"),
   };

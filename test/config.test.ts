@@ -104,6 +104,16 @@ describe("loadPolicyEngineConfig", () => {
 });
 
 describe("loadApiConfig", () => {
+  it("leaves caller authentication off when API_AUTH_JWKS_URL is unset, and parses it with the issuer and audience", () => {
+    expect(loadApiConfig({ PAYLOAD_CODEC_KEYS: key }).auth).toBeUndefined();
+    const auth = { API_AUTH_JWKS_URL: "http://127.0.0.1:8102/.well-known/jwks.json", API_AUTH_ISSUER: "iss", API_AUTH_AUDIENCE: "aud" };
+    expect(loadApiConfig({ PAYLOAD_CODEC_KEYS: key, ...auth }).auth).toMatchObject({ issuer: "iss", audience: "aud", clockSkewSeconds: 30, jwksTimeoutMs: 5_000 });
+    expect(() => loadApiConfig({ PAYLOAD_CODEC_KEYS: key, API_AUTH_JWKS_URL: auth.API_AUTH_JWKS_URL, API_AUTH_ISSUER: "iss" })).toThrow(/^API_AUTH_AUDIENCE is required/);
+    expect(() => loadApiConfig({ PAYLOAD_CODEC_KEYS: key, API_AUTH_AUDIENCE: "aud" })).toThrow(/^API_AUTH_JWKS_URL is required/);
+    expect(() => loadApiConfig({ PAYLOAD_CODEC_KEYS: key, ...auth, API_AUTH_JWKS_URL: "jwks" })).toThrow(/^API_AUTH_JWKS_URL="jwks" is invalid/);
+    expect(() => loadApiConfig({ PAYLOAD_CODEC_KEYS: key, ...auth, API_AUTH_CLOCK_SKEW_SECONDS: "-1" })).toThrow(/^API_AUTH_CLOCK_SKEW_SECONDS="-1" is invalid/);
+  });
+
   it("listens on 8090 by default", () => {
     expect(loadApiConfig({ PAYLOAD_CODEC_KEYS: key }).port).toBe(8090);
   });

@@ -7,7 +7,13 @@
 import { randomUUID } from "node:crypto";
 import { create, toJson, type DescMessage } from "@bufbuild/protobuf";
 import { Code, ConnectError } from "@connectrpc/connect";
-import { SessionNotFoundError, TemporalDeadlineError, TemporalUnavailableError } from "../temporal/errors.js";
+import {
+  CallerMismatchError,
+  SessionAlreadyExistsError,
+  SessionNotFoundError,
+  TemporalDeadlineError,
+  TemporalUnavailableError,
+} from "../temporal/errors.js";
 import type { Logger } from "../shared/logger.js";
 
 /**
@@ -52,12 +58,14 @@ export function methodNotAllowedError(method: string, path: string, allowed: rea
 
 /**
  * Maps any thrown value to a `ConnectError`: port failures to NOT_FOUND,
- * UNAVAILABLE, DEADLINE_EXCEEDED; a `ConnectError` passes through (except an
+ * ALREADY_EXISTS, PERMISSION_DENIED, UNAVAILABLE, DEADLINE_EXCEEDED; a `ConnectError` passes through (except an
  * INTERNAL/UNKNOWN one, whose message is replaced by an error id); anything
  * else is INTERNAL with an error id, the original logged under that id.
  */
 export function toConnectError(error: unknown, logger: Logger): ConnectError {
   if (error instanceof SessionNotFoundError) return new ConnectError(error.message, Code.NotFound);
+  if (error instanceof SessionAlreadyExistsError) return new ConnectError(error.message, Code.AlreadyExists);
+  if (error instanceof CallerMismatchError) return new ConnectError(error.message, Code.PermissionDenied);
   if (error instanceof TemporalUnavailableError) return new ConnectError(error.message, Code.Unavailable);
   if (error instanceof TemporalDeadlineError) return new ConnectError(error.message, Code.DeadlineExceeded);
   if (error instanceof ConnectError && error.code !== Code.Internal && error.code !== Code.Unknown) return error;

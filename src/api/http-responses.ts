@@ -26,8 +26,9 @@ export interface HttpResponse {
 
 /**
  * Writes `error` as google.rpc.Status JSON with the status the error mapper
- * gives (or `status`), and the headers of an {@link HttpStatusError}; ends the
- * response when headers were already sent.
+ * gives (or `status`), and the headers of an {@link HttpStatusError} or the
+ * error's metadata (e.g. `WWW-Authenticate` with 401, as Connect sends it);
+ * ends the response when headers were already sent.
  */
 export function writeError(res: HttpResponse, error: ConnectError | HttpStatusError, status = httpStatusOf(error)): void {
   if (res.headersSent) {
@@ -35,5 +36,5 @@ export function writeError(res: HttpResponse, error: ConnectError | HttpStatusEr
     return;
   }
   if (error instanceof HttpStatusError) writeJson(res, status, statusJson(error.error), { ...error.headers });
-  else writeJson(res, status, statusJson(error));
+  else writeJson(res, status, statusJson(error), Object.fromEntries(error.metadata));
 }

@@ -23,6 +23,7 @@ async function main(): Promise<void> {
     corsAllowedOrigins: config.corsAllowedOrigins,
     shutdownGraceMs: config.shutdownGraceMs,
     limits: config.limits,
+    ...(config.auth && { auth: config.auth }),
     logger,
     tracer: telemetry.tracer,
   });

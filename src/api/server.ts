@@ -16,9 +16,10 @@ import { SessionService } from "../../gen/somagent/orchestrator/v1/session_pb.js
 import { writeReply } from "../shared/http/reply.js";
 import { healthRoute, metricsRoute, type SideRoute } from "../shared/http/side-routes.js";
 import { createLogger, type Logger } from "../shared/logger.js";
-import { DEFAULT_EDGE_LIMITS, type EdgeLimits } from "../config.js";
+import { DEFAULT_EDGE_LIMITS, type ApiAuthConfig, type EdgeLimits } from "../config.js";
 import type { Registry } from "../shared/metrics.js";
 import type { SessionPort } from "../temporal/session-port.js";
+import { createAuthInterceptor, createJwtVerifier } from "./auth.js";
 import { createCors } from "./cors.js";
 import { shuttingDownError, toConnectError } from "./errors.js";
 import { createFrontDoor } from "./front-door.js";
@@ -50,6 +51,8 @@ export interface ApiServerDeps {
   maxBodyBytes?: number;
   /** Timeouts and caps of the port (defaults: the configuration's defaults). */
   limits?: EdgeLimits;
+  /** Caller authentication of SessionService; unset, the API is open (one warning is logged). */
+  auth?: ApiAuthConfig;
   /** How often Temporal is probed for readiness (default 2 s). */
   readinessIntervalMs?: number;
   /** Interval of keep-alive comments on server-sent event streams (default 15 s). */
@@ -91,9 +94,16 @@ export function createServer(deps: ApiServerDeps): ApiServer {
   const drainController = new AbortController();
   const observer = createCallObserver({ metrics: createApiMetrics(deps.registry), logger, tracer });
   const limits = deps.limits ?? DEFAULT_EDGE_LIMITS;
+  if (deps.auth) {
+    logger.info("caller authentication on", { jwksUrl: deps.auth.jwksUrl.href, issuer: deps.auth.issuer, audience: deps.auth.audience });
+  } else {
+    logger.warn("the API is unauthenticated: any caller may start sessions for any tenant and user and read every session, tokens included; set API_AUTH_JWKS_URL, API_AUTH_ISSUER and API_AUTH_AUDIENCE to require bearer tokens");
+  }
   const interceptors = [
     createObserveInterceptor(observer),
     createErrorInterceptor(logger),
+    // Before the stream limits (which count per authenticated caller) and validation.
+    createAuthInterceptor(deps.auth && createJwtVerifier(deps.auth, logger), [SessionService]),
     createStreamLimitsInterceptor(limits),
     createValidationInterceptor(),
   ];

@@ -1,14 +1,16 @@
 /**
  * The SessionService handlers, shared by every protocol (the REST transcoder
  * calls these same functions). They turn requests into the session port's
- * terms and back; validation, error mapping and observation happen in the
- * interceptors.
+ * terms and back; authentication, validation, error mapping and observation
+ * happen in the interceptors. The caller the auth interceptor established is
+ * passed to the port, which decides what that caller may see.
  */
 import { randomUUID } from "node:crypto";
 import type { ServiceImpl } from "@connectrpc/connect";
 import type { SessionService } from "../../gen/somagent/orchestrator/v1/session_pb.js";
 import type { SessionPort } from "../temporal/session-port.js";
 import { DEFAULT_MODEL, type SessionInput } from "../workflows/contract.js";
+import { sessionCallerOf } from "./auth.js";
 
 /**
  * Builds the SessionService implementation over a session port. `drain`
@@ -29,15 +31,15 @@ export function createSessionService(port: SessionPort, drain: AbortSignal): Ser
         model: request.model === "" ? DEFAULT_MODEL : request.model,
         metadata,
       };
-      return port.start(input, context.signal);
+      return port.start(input, sessionCallerOf(context.values), context.signal);
     },
 
     async get(request, context) {
-      return port.describe(request.workflowId, context.signal);
+      return port.describe(request.workflowId, sessionCallerOf(context.values), context.signal);
     },
 
     async *watch(request, context) {
-      yield* port.watch(request.workflowId, request.afterSequence, AbortSignal.any([context.signal, drain]));
+      yield* port.watch(request.workflowId, request.afterSequence, sessionCallerOf(context.values), AbortSignal.any([context.signal, drain]));
     },
   };
 }

@@ -1,6 +1,8 @@
 /** Structured logging: one JSON object per line on stdout (errors on stderr). */
 export interface Logger {
   info(message: string, fields?: Record<string, unknown>): void;
+  /** Something an operator should act on that does not stop the process (e.g. an unauthenticated API). */
+  warn(message: string, fields?: Record<string, unknown>): void;
   error(message: string, fields?: Record<string, unknown>): void;
 }
 
@@ -13,6 +15,7 @@ export function createLogger(service: string, sink?: (line: string) => void): Lo
   };
   return {
     info: (message, fields) => write("info", message, fields),
+    warn: (message, fields) => write("warn", message, fields),
     error: (message, fields) => write("error", message, fields),
   };
 }

@@ -26,3 +26,23 @@ export class TemporalDeadlineError extends Error {
     this.name = "TemporalDeadlineError";
   }
 }
+
+/**
+ * The session id is taken by a session the caller does not own (another
+ * tenant's or user's, or a workflow that is not a session). Carries no data
+ * of the existing workflow.
+ */
+export class SessionAlreadyExistsError extends Error {
+  constructor(readonly workflowId: string) {
+    super(`session ${workflowId} already exists; choose another metadata.session_id`);
+    this.name = "SessionAlreadyExistsError";
+  }
+}
+
+/** A request names a tenant or user other than the authenticated caller's. */
+export class CallerMismatchError extends Error {
+  constructor(readonly field: "tenant" | "user") {
+    super(`${field} must be the caller's own ${field}, as its bearer token names it`);
+    this.name = "CallerMismatchError";
+  }
+}

@@ -2,11 +2,32 @@
  * The session port: everything the API's handlers may ask of Temporal. The
  * handlers depend on this interface only; {@link createTemporalSessionPort}
  * implements it over one Temporal connection.
+ *
+ * It is also where a session's ownership is decided. Each session records its
+ * owner (tenant, user, and whether that caller was authenticated) in the
+ * workflow's memo at start, which goes through the payload codec like every
+ * payload; the port checks it against the {@link SessionCaller} the API
+ * established, never against a request body:
+ * - an authenticated caller sees its own tenant's sessions only (those started
+ *   by an authenticated caller); any other is NOT_FOUND, the same answer as
+ *   for an id that never existed;
+ * - the raw session token goes to the session's own user only; others of the
+ *   tenant see the token's claims, type and lifetime with an empty `token`;
+ * - with authentication off (an anonymous caller) every session is visible,
+ *   token included: the local/demo mode;
+ * - a workflow that is not a session (another workflow type) is NOT_FOUND to
+ *   everyone;
+ * - Start with a session id already held by someone else is ALREADY_EXISTS.
  */
 import { create } from "@bufbuild/protobuf";
 import { timestampFromMs } from "@bufbuild/protobuf/wkt";
 import { status as GrpcStatus } from "@grpc/grpc-js";
-import { WorkflowExecutionAlreadyStartedError, WorkflowNotFoundError, isGrpcServiceError } from "@temporalio/client";
+import {
+  WorkflowExecutionAlreadyStartedError,
+  WorkflowNotFoundError,
+  isGrpcServiceError,
+  type WorkflowExecutionDescription,
+} from "@temporalio/client";
 import type { Payload } from "@temporalio/common";
 import proto, { type temporal } from "@temporalio/proto";
 import { Counter, Histogram, type Registry } from "prom-client";
@@ -15,38 +36,74 @@ import {
   SessionStatus,
   StartResponseSchema,
   type GetResponse,
+  type SessionResult,
   type StartResponse,
   type WatchResponse,
 } from "../../gen/somagent/orchestrator/v1/session_pb.js";
 import { SESSION_WORKFLOW_ID_PREFIX, SESSION_WORKFLOW_TYPE, type SessionInput } from "../workflows/contract.js";
 import type { TemporalConnection } from "./connection.js";
-import { SessionNotFoundError, TemporalDeadlineError, TemporalUnavailableError } from "./errors.js";
+import {
+  CallerMismatchError,
+  SessionAlreadyExistsError,
+  SessionNotFoundError,
+  TemporalDeadlineError,
+  TemporalUnavailableError,
+} from "./errors.js";
 import { closedStatus, createSessionEventState, isTerminalEvent, toSessionEvent } from "./session-events.js";
 
 // @temporalio/proto is CommonJS without static named exports, so Node's ESM loader needs the default import.
 const { api } = proto.temporal;
 
+/**
+ * Who asks the port, as the API established it. With authentication on, the
+ * tenant and user come from a verified bearer token, never from a body.
+ */
+export type SessionCaller =
+  | { readonly authenticated: true; readonly tenant: string; readonly user: string }
+  /** Authentication is off: the local/demo mode, where every session is visible. */
+  | { readonly authenticated: false };
+
+/** The caller when the API runs without authentication. */
+export const ANONYMOUS_CALLER: SessionCaller = Object.freeze({ authenticated: false });
+
+/** Who started a session, as recorded in its workflow's memo. */
+export interface SessionOwner {
+  tenant: string;
+  user: string;
+  /** True when the tenant and user came from a verified token, false when from an unauthenticated body. */
+  authenticated: boolean;
+}
+
+/** Memo key of the session's {@link SessionOwner}. */
+export const OWNER_MEMO_KEY = "somagent.owner";
+
 /** What Temporal is asked on behalf of the API's handlers. */
 export interface SessionPort {
   /**
-   * Starts the session's workflow `session-{sessionId}`; starting one that
-   * already exists returns the existing run (idempotent).
-   * Throws {@link TemporalUnavailableError}, {@link TemporalDeadlineError},
-   * or `signal.reason` when `signal` (the caller's deadline or cancellation) aborts first.
+   * Starts the session's workflow `session-{sessionId}`, recording its owner.
+   * Starting one that already exists returns the existing run to its owner
+   * (idempotent); anyone else gets {@link SessionAlreadyExistsError}. Throws
+   * {@link CallerMismatchError} when an authenticated caller's input names
+   * another tenant or user, {@link TemporalUnavailableError},
+   * {@link TemporalDeadlineError}, or `signal.reason` when `signal` (the
+   * caller's deadline or cancellation) aborts first.
    */
-  start(input: SessionInput, signal?: AbortSignal): Promise<StartResponse>;
+  start(input: SessionInput, caller: SessionCaller, signal?: AbortSignal): Promise<StartResponse>;
   /**
    * The session's status, history length and, once closed, its result or
-   * failure. Throws {@link SessionNotFoundError}, {@link TemporalUnavailableError},
+   * failure (the raw token only for its owner). Throws
+   * {@link SessionNotFoundError} (also for a session the caller may not see, or
+   * a workflow that is not a session), {@link TemporalUnavailableError},
    * {@link TemporalDeadlineError}, or `signal.reason` like {@link start}.
    */
-  describe(workflowId: string, signal?: AbortSignal): Promise<GetResponse>;
+  describe(workflowId: string, caller: SessionCaller, signal?: AbortSignal): Promise<GetResponse>;
   /**
    * The session's events with a sequence greater than `afterSequence`, read
    * from the workflow history with Temporal's long-poll; ends after the
-   * terminal event or when `signal` aborts. Throws like {@link describe}.
+   * terminal event or when `signal` aborts. Visibility and the token as for
+   * {@link describe}; throws like it.
    */
-  watch(workflowId: string, afterSequence: bigint, signal: AbortSignal): AsyncIterable<WatchResponse>;
+  watch(workflowId: string, afterSequence: bigint, caller: SessionCaller, signal: AbortSignal): AsyncIterable<WatchResponse>;
   /** True when Temporal answers within `timeoutMs`; never throws. */
   ping(timeoutMs: number): Promise<boolean>;
 }
@@ -153,18 +210,35 @@ export function createTemporalSessionPort(temporalConnection: TemporalConnection
     return toSessionEvent(event, createSessionEventState());
   }
 
+  function describeExecution(workflowId: string, signal?: AbortSignal): Promise<WorkflowExecutionDescription> {
+    return call("describe", () => client.workflow.getHandle(workflowId).describe(), workflowId, signal);
+  }
+
+  /** The execution, when it is a session `caller` may see; else {@link SessionNotFoundError}, as for an id never used. */
+  async function visibleSession(workflowId: string, caller: SessionCaller, signal?: AbortSignal): Promise<WorkflowExecutionDescription> {
+    const description = await describeExecution(workflowId, signal);
+    if (!isSession(description) || !isVisibleTo(caller, ownerOf(description))) throw new SessionNotFoundError(workflowId);
+    return description;
+  }
+
   return {
-    async start(input, signal) {
+    async start(input, caller, signal) {
+      if (caller.authenticated) {
+        if (input.tenant !== caller.tenant) throw new CallerMismatchError("tenant");
+        if (input.user !== caller.user) throw new CallerMismatchError("user");
+      }
       const workflowId = `${SESSION_WORKFLOW_ID_PREFIX}${input.sessionId}`;
+      const owner: SessionOwner = { tenant: input.tenant, user: input.user, authenticated: caller.authenticated };
       let runId: string;
       try {
-        // A running session is returned by the conflict policy; a closed one is never started twice.
+        // One run per id, ever: a second start fails, and the existing run decides what the caller gets.
         const handle = await call("start", () =>
           client.workflow.start(SESSION_WORKFLOW_TYPE, {
             taskQueue,
             workflowId,
             args: [input],
-            workflowIdConflictPolicy: "USE_EXISTING",
+            memo: { [OWNER_MEMO_KEY]: owner },
+            workflowIdConflictPolicy: "FAIL",
             workflowIdReusePolicy: "REJECT_DUPLICATE",
           }),
           undefined,
@@ -173,13 +247,15 @@ export function createTemporalSessionPort(temporalConnection: TemporalConnection
         runId = handle.firstExecutionRunId;
       } catch (error) {
         if (!(error instanceof WorkflowExecutionAlreadyStartedError)) throw error;
-        runId = (await call("describe", () => client.workflow.getHandle(workflowId).describe(), workflowId, signal)).runId;
+        const existing = await describeExecution(workflowId, signal);
+        if (!isSession(existing) || !isRetryOf(owner, ownerOf(existing))) throw new SessionAlreadyExistsError(workflowId);
+        runId = existing.runId;
       }
       return create(StartResponseSchema, { workflowId, runId, sessionId: input.sessionId, taskQueue });
     },
 
-    async describe(workflowId, signal) {
-      const description = await call("describe", () => client.workflow.getHandle(workflowId).describe(), workflowId, signal);
+    async describe(workflowId, caller, signal) {
+      const description = await visibleSession(workflowId, caller, signal);
       const response = create(GetResponseSchema, {
         workflowId,
         runId: description.runId,
@@ -193,6 +269,7 @@ export function createTemporalSessionPort(temporalConnection: TemporalConnection
         if (close?.event.case === "completed" || close?.event.case === "rejected") {
           response.status = closedStatus(close.event.value);
           response.result = close.event.value;
+          if (!mayHoldToken(caller, ownerOf(description))) withholdToken(response.result);
         } else if (close?.event.case === "failed") {
           response.failure = close.event.value.reason;
         }
@@ -200,7 +277,9 @@ export function createTemporalSessionPort(temporalConnection: TemporalConnection
       return response;
     },
 
-    async *watch(workflowId, afterSequence, signal) {
+    async *watch(workflowId, afterSequence, caller, signal) {
+      const description = await visibleSession(workflowId, caller, signal);
+      const tokenAllowed = mayHoldToken(caller, ownerOf(description));
       const state = createSessionEventState();
       let nextPageToken: Uint8Array | undefined;
       while (!signal.aborted) {
@@ -228,6 +307,7 @@ export function createTemporalSessionPort(temporalConnection: TemporalConnection
           // mapping activity types, and a terminal one ends the stream.
           await decodePayloads(event);
           const mapped = toSessionEvent(event, state);
+          if (mapped?.event.case === "completed" && !tokenAllowed) withholdToken(mapped.event.value);
           if (mapped && mapped.sequence > afterSequence) yield mapped;
           if (mapped && isTerminalEvent(mapped)) return;
         }
@@ -245,6 +325,50 @@ export function createTemporalSessionPort(temporalConnection: TemporalConnection
       }
     },
   };
+}
+
+function isSession(description: WorkflowExecutionDescription): boolean {
+  return description.type === SESSION_WORKFLOW_TYPE;
+}
+
+/** The owner recorded at start; `undefined` for a session started before owners were recorded, or a malformed memo. */
+function ownerOf(description: WorkflowExecutionDescription): SessionOwner | undefined {
+  const value = description.memo?.[OWNER_MEMO_KEY] as Partial<SessionOwner> | undefined;
+  if (typeof value?.tenant !== "string" || typeof value.user !== "string" || typeof value.authenticated !== "boolean") return undefined;
+  return { tenant: value.tenant, user: value.user, authenticated: value.authenticated };
+}
+
+/**
+ * The isolation rule: an anonymous caller (authentication off) sees every
+ * session; an authenticated one only sessions an authenticated caller of its
+ * own tenant started.
+ */
+function isVisibleTo(caller: SessionCaller, owner: SessionOwner | undefined): boolean {
+  if (!caller.authenticated) return true;
+  return owner !== undefined && owner.authenticated && owner.tenant === caller.tenant;
+}
+
+/** The raw session token goes to the session's own user only (to anyone when authentication is off). */
+function mayHoldToken(caller: SessionCaller, owner: SessionOwner | undefined): boolean {
+  if (!caller.authenticated) return true;
+  return owner !== undefined && owner.authenticated && owner.tenant === caller.tenant && owner.user === caller.user;
+}
+
+/**
+ * A repeated Start gets the existing run only when it comes from the same
+ * tenant and user; an authenticated caller never gets a session an
+ * unauthenticated one started. A session from before owners were recorded
+ * is returned to unauthenticated callers only (as before), never to a token.
+ */
+function isRetryOf(starting: SessionOwner, existing: SessionOwner | undefined): boolean {
+  if (existing === undefined) return !starting.authenticated;
+  if (starting.authenticated && !existing.authenticated) return false;
+  return existing.tenant === starting.tenant && existing.user === starting.user;
+}
+
+/** Keeps the token's claims, type and lifetime; drops the bearer token itself. */
+function withholdToken(result: SessionResult): void {
+  if (result.token) result.token.token = "";
 }
 
 function grpcCode(error: unknown): number | undefined {

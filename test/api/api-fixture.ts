@@ -17,6 +17,8 @@ export interface ApiFixture {
   temporal: TemporalDevServer;
   connection: TemporalConnection;
   sessions: SessionPort;
+  /** The payload codec keys the API encrypts with, as `PAYLOAD_CODEC_KEYS` writes them (for a worker on the same queue). */
+  codecKeys: string;
   /** The registry the port and the server measure on, with process metrics: what `/metrics` serves. */
   registry: Registry;
   server: ApiServer;
@@ -33,11 +35,12 @@ export interface ApiFixture {
 export async function startApiFixture(options: Partial<ApiServerDeps> = {}): Promise<ApiFixture> {
   const temporal = await startTemporalDevServer();
   const [host, port] = temporal.address.split(":") as [string, string];
+  const codecKey = { id: "test", key: randomBytes(32) };
   const connection = createTemporalConnection({
     address: { host, port: Number(port) },
     namespace: "default",
     taskQueue: `api-test-${randomBytes(4).toString("hex")}`,
-    codecKeys: [{ id: "test", key: randomBytes(32) }],
+    codecKeys: [codecKey],
   });
   const registry = createMetricsRegistry();
   const sessions = createTemporalSessionPort(connection, registry);
@@ -69,6 +72,7 @@ export async function startApiFixture(options: Partial<ApiServerDeps> = {}): Pro
     temporal,
     connection,
     sessions,
+    codecKeys: `${codecKey.id}:${codecKey.key.toString("base64")}`,
     registry,
     server,
     baseUrl: `http://127.0.0.1:${address.port}`,
@@ -108,7 +112,7 @@ export async function startExtraServer(
     registry: createMetricsRegistry({ processMetrics: false }),
     corsAllowedOrigins: [],
     shutdownGraceMs: 5_000,
-    logger: { info() {}, error() {} },
+    logger: { info() {}, warn() {}, error() {} },
     ...options,
   });
   const { port } = await server.listen(0);

@@ -5,8 +5,8 @@ import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { SessionStatus, type WatchResponse } from "../../gen/somagent/orchestrator/v1/session_pb.js";
 import { createMetricsRegistry } from "../../src/shared/metrics.js";
 import { createTemporalConnection, type TemporalConnection } from "../../src/temporal/connection.js";
-import { SessionNotFoundError } from "../../src/temporal/errors.js";
-import { createTemporalSessionPort, type SessionPort } from "../../src/temporal/session-port.js";
+import { CallerMismatchError, SessionAlreadyExistsError, SessionNotFoundError } from "../../src/temporal/errors.js";
+import { ANONYMOUS_CALLER, OWNER_MEMO_KEY, createTemporalSessionPort, type SessionPort } from "../../src/temporal/session-port.js";
 import { ACTIVITY, DEFAULT_MODEL, SESSION_WORKFLOW_TYPE, type SessionInput } from "../../src/workflows/contract.js";
 import { startApiFixture, type ApiFixture } from "../api/api-fixture.js";
 import { waitFor } from "../support/wait-for.js";
@@ -37,8 +37,8 @@ async function collect(iterable: AsyncIterable<WatchResponse>): Promise<WatchRes
 
 describe("Temporal session port", () => {
   it("starts session-{id} on the task queue, and starting it again returns the same run: one execution only", async () => {
-    const first = await fixture.sessions.start(input("port-idem"));
-    const second = await fixture.sessions.start(input("port-idem"));
+    const first = await fixture.sessions.start(input("port-idem"), ANONYMOUS_CALLER);
+    const second = await fixture.sessions.start(input("port-idem"), ANONYMOUS_CALLER);
     expect(first.workflowId).toBe("session-port-idem");
     expect(second.runId).toBe(first.runId);
     const description = await fixture.connection.client.workflow.getHandle("session-port-idem").describe();
@@ -50,9 +50,9 @@ describe("Temporal session port", () => {
   });
 
   it("returns the closed run when a finished session is started again, and starts no second execution", async () => {
-    const first = await fixture.sessions.start(input("port-closed"));
+    const first = await fixture.sessions.start(input("port-closed"), ANONYMOUS_CALLER);
     await fixture.connection.client.workflow.getHandle("session-port-closed").terminate("closed for the test");
-    const again = await fixture.sessions.start(input("port-closed"));
+    const again = await fixture.sessions.start(input("port-closed"), ANONYMOUS_CALLER);
     expect(again.runId).toBe(first.runId);
     const query = `WorkflowId = "session-port-closed"`;
     await waitFor(async () => (await fixture.connection.client.workflow.count(query)).count > 0);
@@ -60,7 +60,7 @@ describe("Temporal session port", () => {
   });
 
   it("stores the workflow input encrypted in Temporal's history", async () => {
-    await fixture.sessions.start(input("port-encrypted"));
+    await fixture.sessions.start(input("port-encrypted"), ANONYMOUS_CALLER);
     const history = await fixture.connection.connection.workflowService.getWorkflowExecutionHistory({
       namespace: "default",
       execution: { workflowId: "session-port-encrypted" },
@@ -71,21 +71,44 @@ describe("Temporal session port", () => {
   });
 
   it("describes a running session, and a terminated one with its close time", async () => {
-    await fixture.sessions.start(input("port-describe"));
-    const running = await fixture.sessions.describe("session-port-describe");
+    await fixture.sessions.start(input("port-describe"), ANONYMOUS_CALLER);
+    const running = await fixture.sessions.describe("session-port-describe", ANONYMOUS_CALLER);
     expect(running.status).toBe(SessionStatus.RUNNING);
     expect(running.historyLength).toBeGreaterThanOrEqual(2n);
     await fixture.connection.client.workflow.getHandle("session-port-describe").terminate("test over");
-    const terminated = await fixture.sessions.describe("session-port-describe");
+    const terminated = await fixture.sessions.describe("session-port-describe", ANONYMOUS_CALLER);
     expect(terminated.status).toBe(SessionStatus.TERMINATED);
     expect(terminated.closeTime).toBeDefined();
   });
 
   it("throws SessionNotFoundError for an unknown workflow, on describe and on watch", async () => {
-    await expect(fixture.sessions.describe("session-never-started")).rejects.toBeInstanceOf(SessionNotFoundError);
-    await expect(collect(fixture.sessions.watch("session-never-started", 0n, new AbortController().signal))).rejects.toBeInstanceOf(
+    await expect(fixture.sessions.describe("session-never-started", ANONYMOUS_CALLER)).rejects.toBeInstanceOf(SessionNotFoundError);
+    await expect(collect(fixture.sessions.watch("session-never-started", 0n, ANONYMOUS_CALLER, new AbortController().signal))).rejects.toBeInstanceOf(
       SessionNotFoundError,
     );
+  });
+
+  it("throws SessionNotFoundError for a workflow that is not a session, also with authentication off", async () => {
+    await fixture.connection.client.workflow.start("another-workflow-type", { taskQueue: "nobody-polls", workflowId: "session-port-not-a-session" });
+    await expect(fixture.sessions.describe("session-port-not-a-session", ANONYMOUS_CALLER)).rejects.toBeInstanceOf(SessionNotFoundError);
+    await expect(
+      collect(fixture.sessions.watch("session-port-not-a-session", 0n, ANONYMOUS_CALLER, new AbortController().signal)),
+    ).rejects.toBeInstanceOf(SessionNotFoundError);
+    await expect(fixture.sessions.start(input("port-not-a-session"), ANONYMOUS_CALLER)).rejects.toBeInstanceOf(SessionAlreadyExistsError);
+  });
+
+  it("records the owner in the memo; an unauthenticated Start of the id by another tenant is ALREADY_EXISTS, an authenticated caller sees no unauthenticated session", async () => {
+    await fixture.sessions.start(input("port-owner"), ANONYMOUS_CALLER);
+    const description = await fixture.connection.client.workflow.getHandle("session-port-owner").describe();
+    expect(description.memo?.[OWNER_MEMO_KEY]).toEqual({ tenant: "tenant-demo", user: "user-demo", authenticated: false });
+    await expect(fixture.sessions.start({ ...input("port-owner"), tenant: "tenant-other" }, ANONYMOUS_CALLER)).rejects.toBeInstanceOf(SessionAlreadyExistsError);
+    const authenticated = { authenticated: true, tenant: "tenant-demo", user: "user-demo" } as const;
+    await expect(fixture.sessions.describe("session-port-owner", authenticated)).rejects.toBeInstanceOf(SessionNotFoundError);
+    await expect(fixture.sessions.start(input("port-owner"), authenticated)).rejects.toBeInstanceOf(SessionAlreadyExistsError);
+    await expect(fixture.sessions.start({ ...input("port-mismatch"), user: "someone-else" }, authenticated)).rejects.toBeInstanceOf(CallerMismatchError);
+    // With authentication off, a session an authenticated caller started is returned to the same tenant and user (open mode, as before).
+    const authed = await fixture.sessions.start(input("port-authed"), authenticated);
+    expect((await fixture.sessions.start(input("port-authed"), ANONYMOUS_CALLER)).runId).toBe(authed.runId);
   });
 
   it("does not mistake a missing namespace for an unknown session", async () => {
@@ -97,7 +120,7 @@ describe("Temporal session port", () => {
       codecKeys: [{ id: "test", key: randomBytes(32) }],
     });
     try {
-      const error = await createTemporalSessionPort(misconfigured, createMetricsRegistry({ processMetrics: false })).describe("session-x").catch((e: unknown) => e);
+      const error = await createTemporalSessionPort(misconfigured, createMetricsRegistry({ processMetrics: false })).describe("session-x", ANONYMOUS_CALLER).catch((e: unknown) => e);
       expect(error).toBeInstanceOf(Error);
       expect(error).not.toBeInstanceOf(SessionNotFoundError);
       expect(String(error)).toMatch(/namespace/i);
@@ -107,10 +130,10 @@ describe("Temporal session port", () => {
   });
 
   it("streams events as history grows (long-poll), ends after the terminal event, and resumes without gap or duplicate", async () => {
-    await fixture.sessions.start(input("port-watch"));
+    await fixture.sessions.start(input("port-watch"), ANONYMOUS_CALLER);
     const seen: WatchResponse[] = [];
     const streaming = (async () => {
-      for await (const event of fixture.sessions.watch("session-port-watch", 0n, new AbortController().signal)) seen.push(event);
+      for await (const event of fixture.sessions.watch("session-port-watch", 0n, ANONYMOUS_CALLER, new AbortController().signal)) seen.push(event);
     })();
     await waitFor(() => seen.length === 1);
     expect(seen[0]?.event.case).toBe("started");
@@ -119,20 +142,20 @@ describe("Temporal session port", () => {
     expect(seen.map((e) => e.event.case)).toEqual(["started", "failed"]);
     expect(seen[1]?.event.value).toMatchObject({ reason: "terminated: operator stop" });
 
-    const replay = await collect(fixture.sessions.watch("session-port-watch", 0n, new AbortController().signal));
+    const replay = await collect(fixture.sessions.watch("session-port-watch", 0n, ANONYMOUS_CALLER, new AbortController().signal));
     expect(replay.map((e) => e.sequence)).toEqual(seen.map((e) => e.sequence));
-    const resumed = await collect(fixture.sessions.watch("session-port-watch", seen[0]!.sequence, new AbortController().signal));
+    const resumed = await collect(fixture.sessions.watch("session-port-watch", seen[0]!.sequence, ANONYMOUS_CALLER, new AbortController().signal));
     expect(resumed.map((e) => e.sequence)).toEqual([seen[1]!.sequence]);
-    const afterEnd = await collect(fixture.sessions.watch("session-port-watch", seen[1]!.sequence, new AbortController().signal));
+    const afterEnd = await collect(fixture.sessions.watch("session-port-watch", seen[1]!.sequence, ANONYMOUS_CALLER, new AbortController().signal));
     expect(afterEnd).toEqual([]);
   });
 
   it("ends a watch quietly when its signal aborts", async () => {
-    await fixture.sessions.start(input("port-abort"));
+    await fixture.sessions.start(input("port-abort"), ANONYMOUS_CALLER);
     const controller = new AbortController();
     const seen: WatchResponse[] = [];
     const streaming = (async () => {
-      for await (const event of fixture.sessions.watch("session-port-abort", 0n, controller.signal)) seen.push(event);
+      for await (const event of fixture.sessions.watch("session-port-abort", 0n, ANONYMOUS_CALLER, controller.signal)) seen.push(event);
     })();
     await waitFor(() => seen.length === 1);
     controller.abort();
@@ -198,7 +221,7 @@ describe("Temporal session port on sessions that ran (tasks completed by hand)",
     [false, SessionStatus.REJECTED, "rejected"],
   ] as const)("maps a finished session (policy allowed=%s) to status %i (%s) with its decrypted result, in Get and Watch", async (allowed, status, terminal) => {
     const sessionId = `ran-${allowed}`;
-    const { workflowId } = await sessions.start(input(sessionId));
+    const { workflowId } = await sessions.start(input(sessionId), ANONYMOUS_CALLER);
     const driver = createTaskDriver(connection);
     await driver.completeWorkflowTask(schedulePolicy);
     await driver.completeActivityTask(policy(allowed));
@@ -209,20 +232,20 @@ describe("Temporal session port on sessions that ran (tasks completed by hand)",
       },
     ]);
 
-    const got = await sessions.describe(workflowId);
+    const got = await sessions.describe(workflowId, ANONYMOUS_CALLER);
     expect(got.status).toBe(status);
     expect(got.result).toMatchObject({ sessionId, auditEventId: "audit-1", policy: { allowed, constitutionHash: "h1" } });
     expect(got.closeTime).toBeDefined();
 
     const events: WatchResponse[] = [];
-    for await (const event of sessions.watch(workflowId, 0n, new AbortController().signal)) events.push(event);
+    for await (const event of sessions.watch(workflowId, 0n, ANONYMOUS_CALLER, new AbortController().signal)) events.push(event);
     expect(events.map((e) => e.event.case)).toEqual(["started", "policyEvaluated", terminal]);
     expect(events[1]?.event.value).toMatchObject({ allowed, constitutionHash: "h1" });
     expect(events.map((e) => e.sequence)).toEqual([...events.map((e) => e.sequence)].sort((a, b) => Number(a - b)));
   });
 
   it("maps a failed session to FAILED with the root cause's message", async () => {
-    const { workflowId } = await sessions.start(input("ran-failed"));
+    const { workflowId } = await sessions.start(input("ran-failed"), ANONYMOUS_CALLER);
     await createTaskDriver(connection).completeWorkflowTask(async () => [
       {
         commandType: CommandType.COMMAND_TYPE_FAIL_WORKFLOW_EXECUTION,
@@ -231,10 +254,10 @@ describe("Temporal session port on sessions that ran (tasks completed by hand)",
         },
       },
     ]);
-    const got = await sessions.describe(workflowId);
+    const got = await sessions.describe(workflowId, ANONYMOUS_CALLER);
     expect(got).toMatchObject({ status: SessionStatus.FAILED, failure: "policy-engine: answered 500" });
     const events: WatchResponse[] = [];
-    for await (const event of sessions.watch(workflowId, 0n, new AbortController().signal)) events.push(event);
+    for await (const event of sessions.watch(workflowId, 0n, ANONYMOUS_CALLER, new AbortController().signal)) events.push(event);
     expect(events.at(-1)?.event).toMatchObject({ case: "failed", value: { reason: "policy-engine: answered 500" } });
   });
 });
