@@ -19,7 +19,8 @@ import { codeName } from "../../src/api/errors.js";
 import { createServer } from "../../src/api/server.js";
 import { createRayServeDeployment } from "../../src/clients/ray-serve-deployment.js";
 import { loadOrCreateSigningKey, type SigningKey } from "../../src/companions/identity-service/signing-key.js";
-import { loadWorkerConfig, type ApiAuthConfig } from "../../src/config.js";
+import type { ApiAuthConfig } from "../../src/config.js";
+import { testWorkerConfig } from "../worker/worker-config.js";
 import { createLogger } from "../../src/shared/logger.js";
 import { createMetricsRegistry } from "../../src/shared/metrics.js";
 import { createWorkerDependencies } from "../../src/worker/dependencies.js";
@@ -69,21 +70,15 @@ beforeAll(async () => {
   };
   fixture = await startApiFixture({ auth });
 
-  const { kafka, ray } = infra();
-  const config = loadWorkerConfig({
-    TEMPORAL_TARGET_HOST: fixture.temporal.address,
-    TEMPORAL_TASK_QUEUE: fixture.connection.taskQueue,
-    PAYLOAD_CODEC_KEYS: fixture.codecKeys,
-    POLICY_ENGINE_URL: new URL("/v1/evaluate", policyEngine.url).href,
-    IDENTITY_SERVICE_URL: new URL("/v1/tokens/issue", identityService.url).href,
-    KAFKA_BOOTSTRAP_SERVERS: kafka.bootstrap,
-    KAFKA_AUDIT_TOPIC: `agent.audit.auth-test-${randomUUID()}`,
-    KAFKA_AUDIT_TOPIC_PARTITIONS: "1",
-    RAY_DASHBOARD_URL: ray.dashboardUrl,
-    RAY_SERVE_URL: ray.serveUrl,
-    RAY_AUTH_TOKEN: ray.authToken,
-    WORKER_METRICS_HOST: "127.0.0.1",
-    WORKER_METRICS_PORT: "0",
+  const { ray } = infra();
+  const config = testWorkerConfig({
+    temporalAddress: fixture.temporal.address,
+    taskQueue: fixture.connection.taskQueue,
+    codecKeys: fixture.codecKeys,
+    policyEngine: new URL(policyEngine.url),
+    identityService: new URL(identityService.url),
+    auditTopic: `agent.audit.auth-test-${randomUUID()}`,
+    ray: { dashboardUrl: ray.dashboardUrl, serveUrl: ray.serveUrl, authToken: ray.authToken },
   });
   const registry = createMetricsRegistry({ processMetrics: false });
   const deployer = createRayServeDeployment(config.ray, { registry });

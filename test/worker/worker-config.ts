@@ -17,14 +17,16 @@ export interface TestWorkerTargets {
   /** The test file's own topic on the run's Kafka. */
   auditTopic: string;
   ray: { dashboardUrl: string | URL; serveUrl: string | URL; authToken: string };
+  /** `PAYLOAD_CODEC_KEYS` when not the fixtures' key (e.g. an API fixture's own). */
+  codecKeys?: string;
 }
 
-/** The worker configuration for `targets`, with the fixtures' codec key (so histories can be recorded and replayed). */
+/** The worker configuration for `targets`, by default with the fixtures' codec key (so histories can be recorded and replayed). */
 export function testWorkerConfig(targets: TestWorkerTargets): WorkerConfig {
   return loadWorkerConfig({
     TEMPORAL_TARGET_HOST: targets.temporalAddress,
     TEMPORAL_TASK_QUEUE: targets.taskQueue,
-    PAYLOAD_CODEC_KEYS: `${fixtureCodecKey.id}:${fixtureCodecKey.key}`,
+    PAYLOAD_CODEC_KEYS: targets.codecKeys ?? `${fixtureCodecKey.id}:${fixtureCodecKey.key}`,
     POLICY_ENGINE_URL: new URL("/v1/evaluate", targets.policyEngine).href,
     IDENTITY_SERVICE_CLIENT_ID: TEST_CLIENT.id,
     IDENTITY_SERVICE_CLIENT_SECRET: TEST_CLIENT.secret,
