@@ -7,7 +7,6 @@
 import http from "node:http";
 import type { AddressInfo } from "node:net";
 import { Code, ConnectError, createContextValues, type ContextValues } from "@connectrpc/connect";
-import { connectNodeAdapter } from "@connectrpc/connect-node";
 import { trace, type Tracer } from "@opentelemetry/api";
 import { Health } from "../../gen/grpc/health/v1/health_pb.js";
 import { ServerReflection as ReflectionV1 } from "../../gen/grpc/reflection/v1/reflection_pb.js";
@@ -31,6 +30,7 @@ import { createReadiness, type Readiness } from "./readiness.js";
 import { createReflectionServices } from "./reflection-service.js";
 import { parseRequestTarget } from "./request-target.js";
 import { createRestTranscoder } from "./rest-transcoder.js";
+import { createRpcHandler } from "./rpc-handler.js";
 import { createSessionService } from "./session-service.js";
 import { registration } from "./services.js";
 import { CALLER, createStreamLimitsInterceptor } from "./stream-limits.js";
@@ -116,16 +116,14 @@ export function createServer(deps: ApiServerDeps): ApiServer {
     contextValues: (req) => callContext(req, "rest"),
     heartbeatMs: deps.sseHeartbeatMs,
   });
-  const connectHandler = connectNodeAdapter({
-    routes: (router) => {
-      for (const { service, implementation } of services) router.service(service, implementation);
-    },
+  const rpcHandler = createRpcHandler({
+    services,
     interceptors,
-    readMaxBytes: maxBodyBytes,
-    jsonOptions: { ignoreUnknownFields: false },
+    observer,
+    maxBodyBytes,
+    logger,
     contextValues: (req) => callContext(req, protocolOf(req.headers["content-type"])),
-    fallback: (req, res) =>
-      writeError(res as HttpResponse, new ConnectError(`no route for ${req.method} ${req.url}`, Code.NotFound)),
+    fallback: (req, res) => writeError(res, new ConnectError(`no route for ${req.method} ${req.url}`, Code.NotFound)),
   });
 
   const applyCors = createCors(deps.corsAllowedOrigins);
@@ -182,7 +180,7 @@ export function createServer(deps: ApiServerDeps): ApiServer {
       return;
     }
     if (transcoder.handle(req, res, url)) return;
-    connectHandler(req, res as Parameters<typeof connectHandler>[1]);
+    rpcHandler(req, res);
   }
 
   const door = createFrontDoor(handle, limits, logger);
