@@ -155,11 +155,14 @@ function isByteStream(body: unknown): body is AsyncIterable<Uint8Array> {
 async function checkEnvelopes(desc: DescMessage, binary: boolean, body: Uint8Array, encoding: string | null, maxBytes: number): Promise<ConnectError | undefined> {
   const messages: { flags: number; data: Uint8Array }[] = [];
   for (let offset = 0; offset < body.length; ) {
-    // Truncated or odd framing: connect-es refuses it with INVALID_ARGUMENT itself.
-    if (body.length - offset < 5) return undefined;
+    if (body.length - offset < 5) return malformedBodyError(`the request ends inside a message prefix (${body.length - offset} of 5 bytes)`);
     const flags = body[offset] as number;
     const length = new DataView(body.buffer, body.byteOffset + offset + 1, 4).getUint32(0);
-    if (offset + 5 + length > body.length || (flags & ~0x01) !== 0) return undefined;
+    if (offset + 5 + length > body.length) {
+      return malformedBodyError(`the request is truncated: a message prefix promises ${length} bytes, ${body.length - offset - 5} follow`);
+    }
+    // A client sends data messages only: 0, or 1 for compressed.
+    if ((flags & ~0x01) !== 0) return malformedBodyError(`the request carries a message with unknown flags 0x${flags.toString(16)}`);
     messages.push({ flags, data: body.subarray(offset + 5, offset + 5 + length) });
     offset += 5 + length;
   }
