@@ -27,7 +27,7 @@ describe("session-start-workflow replay", () => {
     const results = Worker.runReplayHistories(
       {
         workflowsPath: WORKFLOWS_PATH,
-        dataConverter: { payloadCodecs: [createEncryptionCodec([{ id: fixtureKey.id, key: Buffer.from(fixtureKey.key, "base64") }])] },
+        dataConverter: { payloadCodecs: [createEncryptionCodec([{ id: fixtureKey.id, key: Buffer.from(fixtureKey.key, "base64") }], { refusePlaintext: true })] },
       },
       histories,
     );
