@@ -15,7 +15,7 @@ import { SessionService } from "../../gen/somagent/orchestrator/v1/session_pb.js
 import { writeReply } from "../shared/http/reply.js";
 import { healthRoute, metricsRoute, type SideRoute } from "../shared/http/side-routes.js";
 import { createLogger, type Logger } from "../shared/logger.js";
-import { DEFAULT_EDGE_LIMITS, type EdgeLimits } from "../config.js";
+import { API_MAX_REQUEST_BYTES, DEFAULT_EDGE_LIMITS, type EdgeLimits } from "../config.js";
 import type { Registry } from "../shared/metrics.js";
 import type { SessionPort } from "../temporal/session-port.js";
 import { createCors } from "./cors.js";
@@ -73,7 +73,6 @@ export interface ApiServer {
   shutdown(): Promise<void>;
 }
 
-const DEFAULT_MAX_BODY_BYTES = 256 * 1024;
 
 /**
  * Builds the server; throws at start-up when a REST annotation is malformed
@@ -82,7 +81,7 @@ const DEFAULT_MAX_BODY_BYTES = 256 * 1024;
 export function createServer(deps: ApiServerDeps): ApiServer {
   const logger = deps.logger ?? createLogger("somagent-orchestrator-api");
   const tracer = deps.tracer ?? trace.getTracer("somagent-orchestrator-api");
-  const maxBodyBytes = deps.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES;
+  const maxBodyBytes = deps.maxBodyBytes ?? API_MAX_REQUEST_BYTES;
   const readiness = createReadiness(() => deps.sessions.ping(2_000), deps.readinessIntervalMs ?? 2_000);
   readiness.subscribe((ready) =>
     logger.info("readiness changed", { ready, temporal: readiness.temporalReachable() ? "reachable" : "unreachable", shuttingDown: readiness.shuttingDown() }),
