@@ -14,6 +14,8 @@
  */
 import { fromBinary, type DescMessage } from "@bufbuild/protobuf";
 import { base64Decode } from "@bufbuild/protobuf/wire";
+// Risk: `requestGate` is declared on UniversalHandlerOptions, which connect-es marks private, though the public
+// ConnectRouterOptions extends it (connect-es 2.2.0, pinned); if it changes, protocols.test.ts "malformed requests" fails.
 import { Code, ConnectError, createConnectRouter, createContextKey, createContextValues, type ContextValues, type Interceptor } from "@connectrpc/connect";
 // Risk: type only, from connect-es internals (/protocol, no semver promise), pinned at 2.2.0; a change fails tsc.
 import type { UniversalHandler, UniversalServerRequest } from "@connectrpc/connect/protocol";
