@@ -47,9 +47,6 @@ const BODY_REFUSAL = createContextKey<ConnectError | undefined>(undefined, { des
 
 const COMPRESSIONS = [compressionGzip, compressionBrotli];
 
-/** Bytes read past the message limit before the check gives up and lets connect-es refuse the size itself. */
-const FRAMING_SLACK = 1024;
-
 /** Builds the handler of every gRPC, gRPC-Web and Connect request. */
 export function createRpcHandler(options: RpcHandlerOptions): (req: HttpRequest, res: HttpResponse) => void {
   const router = createConnectRouter({
@@ -124,29 +121,37 @@ async function checkBody(handler: UniversalHandler, req: UniversalServerRequest,
   if (req.method === "GET") return kind === "unary" ? refuse(await checkQueryMessage(handler.method.input, req.url, maxBytes)) : req;
   const format = wireFormat(req.header.get("content-type") ?? "", kind);
   if (req.method !== "POST" || !format || !isByteStream(req.body)) return req;
+  // One message at the limit, with its prefix when enveloped: anything longer is refused unread.
+  const largest = maxBytes + (format.framing === "enveloped" ? 5 : 0);
   const iterator = req.body[Symbol.asyncIterator]();
   const chunks: Uint8Array[] = [];
   let size = 0;
-  let complete = false;
-  while (size <= maxBytes + FRAMING_SLACK) {
-    const next = await iterator.next();
-    if (next.done) {
-      complete = true;
-      break;
-    }
+  for (let next = await iterator.next(); !next.done; next = await iterator.next()) {
     chunks.push(next.value);
     size += next.value.byteLength;
+    if (size > largest) break;
   }
-  req.body = (async function* () {
-    yield* chunks;
-    if (!complete) for (let next = await iterator.next(); !next.done; next = await iterator.next()) yield next.value;
-  })();
-  // Over the limit: connect-es refuses it with RESOURCE_EXHAUSTED as it reads.
-  if (!complete) return req;
   const body = Buffer.concat(chunks);
+  req.body = (async function* () {
+    yield body;
+  })();
+  if (size > largest) return refuse(oversizedBody(handler.method.input, format, body, maxBytes));
   const encoding = req.header.get(format.encodingHeader);
   if (format.framing === "unary") return refuse(await checkMessage(handler.method.input, format.binary, body, encoding, maxBytes));
   return refuse(await checkEnvelopes(handler.method.input, format.binary, body, encoding, maxBytes));
+}
+
+/**
+ * A body longer than one message at the limit (the rest is never read): over
+ * the limit (RESOURCE_EXHAUSTED, as connect-es answers it) when its first
+ * message is, else malformed, since it carries more than the one message.
+ */
+function oversizedBody(desc: DescMessage, format: WireFormat, head: Uint8Array, maxBytes: number): ConnectError {
+  const declared = format.framing === "enveloped" ? new DataView(head.buffer, head.byteOffset + 1, 4).getUint32(0) : head.length;
+  if (format.framing === "unary" || declared > maxBytes) {
+    return new ConnectError(`the request message exceeds the limit of ${maxBytes} bytes`, Code.ResourceExhausted);
+  }
+  return malformedBodyError(`the request must carry exactly one ${desc.typeName} message; it carries more`);
 }
 
 function isByteStream(body: unknown): body is AsyncIterable<Uint8Array> {

@@ -336,9 +336,16 @@ export function createCampaignClient(baseUrl: string, timeoutMs = 10_000) {
       stream.on("trailers", (t) => (trailers = t));
       stream.on("data", (c: Buffer) => chunks.push(c));
       stream.on("error", (e) => resolve({ status: 0, failure: (e as NodeJS.ErrnoException).code ?? e.message }));
+      const answered = () => resolve({ status: outcomeStatus(request, status, headers, trailers, Buffer.concat(chunks)) });
+      // The answer is complete when the server ends its side, as any client reads it; the stream may stay open while
+      // the client still uploads a body the server refused unread (the client then cancels, as gRPC clients do).
+      stream.on("end", () => {
+        answered();
+        if (!stream.closed) stream.close(http2.constants.NGHTTP2_CANCEL);
+      });
       stream.on("close", () => {
         if (status === 0) resolve({ status: 0, failure: `reset (${stream.rstCode})` });
-        else resolve({ status: outcomeStatus(request, status, headers, trailers, Buffer.concat(chunks)) });
+        else answered();
       });
       if (request.body.length > 0) stream.end(request.body);
     });

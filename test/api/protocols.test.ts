@@ -205,7 +205,11 @@ describe("malformed requests on the RPC protocols", () => {
   const connectPost = (body: string | Uint8Array, contentType = "application/json", url = path) =>
     fetch(`${fixture().baseUrl}${url}`, { method: "POST", headers: { "content-type": contentType, "connect-protocol-version": "1" }, body });
   /** A gRPC(-Web) length-prefixed message. */
-  const envelope = (bytes: Uint8Array) => Buffer.concat([Buffer.from([0, 0, 0, 0, bytes.length]), bytes]);
+  const envelope = (bytes: Uint8Array) => {
+    const prefix = Buffer.alloc(5);
+    prefix.writeUInt32BE(bytes.length, 1);
+    return Buffer.concat([prefix, bytes]);
+  };
   /** Bytes that are not a valid protobuf message (field 1 declared as a 100-byte string, 2 given). */
   const garbage = Uint8Array.from([0x0a, 0x64, 0x61, 0x62]);
 
@@ -290,6 +294,9 @@ describe("malformed requests on the RPC protocols", () => {
       });
     try {
       expect(await call("application/grpc", envelope(garbage))).toEqual({ status: 200, grpcStatus: "3" });
+      // Two messages that together pass the size limit: the one-message check still applies.
+      const big = envelope(Buffer.alloc(200 * 1024, 0x78));
+      expect(await call("application/grpc", Buffer.concat([big, big]))).toEqual({ status: 200, grpcStatus: "3" });
       // No message, two messages, and a message flagged compressed with no grpc-encoding: malformed, not INTERNAL/UNIMPLEMENTED.
       expect(await call("application/grpc", Buffer.alloc(0))).toEqual({ status: 200, grpcStatus: "3" });
       expect(await call("application/grpc", Buffer.concat([envelope(new Uint8Array()), envelope(new Uint8Array())]))).toEqual({ status: 200, grpcStatus: "3" });
