@@ -25,6 +25,30 @@ export class ConfigError extends Error {
   }
 }
 
+/**
+ * The largest request body or message the API accepts (256 KiB). Every limit
+ * downstream is derived from it, so a request the contract and this limit
+ * admit is never refused on an internal limit further on.
+ */
+export const API_MAX_REQUEST_BYTES = 256 * 1024;
+
+/**
+ * The most bytes of JSON one byte of a request can become when the worker
+ * re-encodes it for a companion: a control character (one byte in UTF-8 or
+ * protobuf) is written `\u0001`, six bytes. Everything else grows less (a
+ * four-byte character stays four bytes; a protobuf double of 9 bytes with its
+ * framing becomes at most 25 characters of JSON with its framing of 11).
+ */
+export const MAX_JSON_EXPANSION = 6;
+
+/**
+ * Body limit of the companions' JSON services: above the largest body the
+ * worker can send them, i.e. the whole largest accepted request re-encoded
+ * at the worst expansion (1.5 MiB), plus 64 KiB for the fields the worker
+ * adds (ids, role, names). Still far below a memory problem.
+ */
+export const COMPANION_MAX_BODY_BYTES = API_MAX_REQUEST_BYTES * MAX_JSON_EXPANSION + 64 * 1024;
+
 /** A `host:port` pair, as Temporal and Kafka addresses are written. */
 export interface HostPort {
   host: string;

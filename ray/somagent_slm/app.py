@@ -24,7 +24,9 @@ from starlette.responses import JSONResponse
 from somagent_slm import __version__
 
 BUILTIN_PROVIDER = "builtin-deterministic"
-MAX_PROMPT_CHARS = 32_000
+# The orchestrator contract's limit (StartRequest.prompt max_len in session.proto, in code points as
+# len() counts them): a prompt the API accepts is never refused here.
+MAX_PROMPT_CHARS = 32_768
 MAX_TOKENS_LIMIT = 4096
 DEFAULT_MAX_TOKENS = 256
 MODEL_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:/-]{0,127}$")

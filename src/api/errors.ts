@@ -7,6 +7,7 @@
 import { randomUUID } from "node:crypto";
 import { create, toJson, type DescMessage } from "@bufbuild/protobuf";
 import { Code, ConnectError } from "@connectrpc/connect";
+import { BadRequest_FieldViolationSchema, BadRequestSchema } from "../../gen/google/rpc/error_details_pb.js";
 import {
   CallerMismatchError,
   SessionAlreadyExistsError,
@@ -49,6 +50,18 @@ export function requestTooLargeError(limitBytes: number): HttpStatusError {
 export function unsupportedMediaTypeError(contentType: string): HttpStatusError {
   const shown = JSON.stringify(contentType || "(none)");
   return new HttpStatusError(415, new ConnectError(`content type ${shown} is not supported: send application/json`, Code.InvalidArgument));
+}
+
+/**
+ * A request body that cannot be read as its message (bad bytes, a duplicate
+ * JSON key, not protobuf): INVALID_ARGUMENT, with a google.rpc.BadRequest
+ * detail naming `field` when one can be named.
+ */
+export function malformedBodyError(message: string, field = ""): ConnectError {
+  const detail = create(BadRequestSchema, {
+    fieldViolations: field === "" ? [] : [create(BadRequest_FieldViolationSchema, { field, description: message, reason: "malformed" })],
+  });
+  return new ConnectError(message, Code.InvalidArgument, undefined, field === "" ? [] : [{ desc: BadRequestSchema, value: detail }]);
 }
 
 /** A path served by REST, but not for this HTTP method: UNIMPLEMENTED, HTTP 405 with `Allow` listing the methods it serves. */

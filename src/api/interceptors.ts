@@ -105,13 +105,32 @@ export function createValidationInterceptor(): Interceptor {
     return next({
       ...req,
       message: (async function* () {
-        for await (const message of input) {
-          check(req.method.input, message);
-          yield message;
+        for (const iterator = input[Symbol.asyncIterator](); ; ) {
+          let next: IteratorResult<MessageShape<typeof req.method.input>>;
+          try {
+            next = await iterator.next();
+          } catch (error) {
+            throw unreadableMessage(error);
+          }
+          if (next.done) return;
+          check(req.method.input, next.value);
+          yield next.value;
         }
       })(),
     });
   };
+}
+
+/**
+ * A request stream's message that connect-es could not read: it reports a
+ * message that is not protobuf as INTERNAL ("parse binary"), but reading the
+ * request fails only on what the client sent, so it is INVALID_ARGUMENT.
+ * (One-message calls are checked before connect-es reads them: rpc-handler.ts.)
+ */
+function unreadableMessage(error: unknown): ConnectError {
+  const connectError = ConnectError.from(error);
+  if (connectError.code !== Code.Internal) return connectError;
+  return new ConnectError(`the request stream carries an unreadable message: ${connectError.rawMessage}`, Code.InvalidArgument);
 }
 
 function invalidArgument(violations: Violation[]): ConnectError {

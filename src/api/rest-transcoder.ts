@@ -33,12 +33,13 @@ import { createAsyncIterable, invokeUnaryImplementation, transformInvokeImplemen
 import { http } from "../../gen/google/api/annotations_pb.js";
 import type { HttpRule } from "../../gen/google/api/http_pb.js";
 import { sse_event_id, sse_last_event_id } from "../../gen/somagent/orchestrator/v1/sse_options_pb.js";
-import { HttpStatusError, methodNotAllowedError, requestTooLargeError, statusJson, toConnectError, unsupportedMediaTypeError } from "./errors.js";
+import { HttpStatusError, malformedBodyError, methodNotAllowedError, requestTooLargeError, statusJson, toConnectError, unsupportedMediaTypeError } from "./errors.js";
 import { writeError, writeJson, type HttpRequest, type HttpResponse } from "./http-responses.js";
 import type { Logger } from "../shared/logger.js";
 import type { CallObserver } from "./observation.js";
 import { decodePathValue, matchPathTemplate, parsePathTemplate, type PathTemplate } from "./path-template.js";
 import type { ServiceRegistration } from "./services.js";
+import { StrictJsonError, parseStrictJson } from "./strict-json.js";
 
 /** How the transcoder is wired. */
 export interface RestTranscoderOptions {
@@ -362,11 +363,13 @@ function getPath(json: JsonObject, path: string): JsonValue | undefined {
   return current;
 }
 
+/** The body as strict JSON (see strict-json.ts): bad UTF-8 and duplicate keys are INVALID_ARGUMENT naming the field. */
 function parseJson(raw: Buffer): JsonValue | undefined {
   if (raw.length === 0) return undefined;
   try {
-    return JSON.parse(raw.toString("utf8")) as JsonValue;
+    return parseStrictJson(raw);
   } catch (error) {
+    if (error instanceof StrictJsonError) throw malformedBodyError(error.message, error.field);
     throw new ConnectError(`request body is not valid JSON: ${(error as Error).message}`, Code.InvalidArgument);
   }
 }

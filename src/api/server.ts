@@ -7,7 +7,6 @@
 import http from "node:http";
 import type { AddressInfo } from "node:net";
 import { Code, ConnectError, createContextValues, type ContextValues } from "@connectrpc/connect";
-import { connectNodeAdapter } from "@connectrpc/connect-node";
 import { trace, type Tracer } from "@opentelemetry/api";
 import { Health } from "../../gen/grpc/health/v1/health_pb.js";
 import { ServerReflection as ReflectionV1 } from "../../gen/grpc/reflection/v1/reflection_pb.js";
@@ -16,7 +15,7 @@ import { SessionService } from "../../gen/somagent/orchestrator/v1/session_pb.js
 import { writeReply } from "../shared/http/reply.js";
 import { healthRoute, metricsRoute, type SideRoute } from "../shared/http/side-routes.js";
 import { createLogger, type Logger } from "../shared/logger.js";
-import { DEFAULT_EDGE_LIMITS, type ApiAuthConfig, type EdgeLimits } from "../config.js";
+import { API_MAX_REQUEST_BYTES, DEFAULT_EDGE_LIMITS, type ApiAuthConfig, type EdgeLimits } from "../config.js";
 import type { Registry } from "../shared/metrics.js";
 import type { SessionPort } from "../temporal/session-port.js";
 import { createAuthInterceptor, createJwtVerifier } from "./auth.js";
@@ -32,6 +31,7 @@ import { createReadiness, type Readiness } from "./readiness.js";
 import { createReflectionServices } from "./reflection-service.js";
 import { parseRequestTarget } from "./request-target.js";
 import { createRestTranscoder } from "./rest-transcoder.js";
+import { createRpcHandler } from "./rpc-handler.js";
 import { createSessionService } from "./session-service.js";
 import { registration } from "./services.js";
 import { CALLER, createStreamLimitsInterceptor } from "./stream-limits.js";
@@ -76,7 +76,6 @@ export interface ApiServer {
   shutdown(): Promise<void>;
 }
 
-const DEFAULT_MAX_BODY_BYTES = 256 * 1024;
 
 /**
  * Builds the server; throws at start-up when a REST annotation is malformed
@@ -85,7 +84,7 @@ const DEFAULT_MAX_BODY_BYTES = 256 * 1024;
 export function createServer(deps: ApiServerDeps): ApiServer {
   const logger = deps.logger ?? createLogger("somagent-orchestrator-api");
   const tracer = deps.tracer ?? trace.getTracer("somagent-orchestrator-api");
-  const maxBodyBytes = deps.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES;
+  const maxBodyBytes = deps.maxBodyBytes ?? API_MAX_REQUEST_BYTES;
   const readiness = createReadiness(() => deps.sessions.ping(2_000), deps.readinessIntervalMs ?? 2_000);
   readiness.subscribe((ready) =>
     logger.info("readiness changed", { ready, temporal: readiness.temporalReachable() ? "reachable" : "unreachable", shuttingDown: readiness.shuttingDown() }),
@@ -126,16 +125,14 @@ export function createServer(deps: ApiServerDeps): ApiServer {
     contextValues: (req) => callContext(req, "rest"),
     heartbeatMs: deps.sseHeartbeatMs,
   });
-  const connectHandler = connectNodeAdapter({
-    routes: (router) => {
-      for (const { service, implementation } of services) router.service(service, implementation);
-    },
+  const rpcHandler = createRpcHandler({
+    services,
     interceptors,
-    readMaxBytes: maxBodyBytes,
-    jsonOptions: { ignoreUnknownFields: false },
+    observer,
+    maxBodyBytes,
+    logger,
     contextValues: (req) => callContext(req, protocolOf(req.headers["content-type"])),
-    fallback: (req, res) =>
-      writeError(res as HttpResponse, new ConnectError(`no route for ${req.method} ${req.url}`, Code.NotFound)),
+    fallback: (req, res) => writeError(res, new ConnectError(`no route for ${req.method} ${req.url}`, Code.NotFound)),
   });
 
   const applyCors = createCors(deps.corsAllowedOrigins);
@@ -192,7 +189,7 @@ export function createServer(deps: ApiServerDeps): ApiServer {
       return;
     }
     if (transcoder.handle(req, res, url)) return;
-    connectHandler(req, res as Parameters<typeof connectHandler>[1]);
+    rpcHandler(req, res);
   }
 
   const door = createFrontDoor(handle, limits, logger);

@@ -12,6 +12,20 @@ const KEY_ID_METADATA = "encryption-key-id";
 const IV_BYTES = 12;
 const TAG_BYTES = 16;
 
+/** How the codec treats what it did not encrypt. */
+export interface EncryptionCodecOptions {
+  /**
+   * Refuse to decode a payload that is not encrypted (the worker's setting).
+   * Everything the API and the worker write goes through this codec, so a
+   * plaintext payload reaching the worker was written by someone without the
+   * key, e.g. a session started directly at the Temporal frontend with input
+   * the API never validated. Temporal's headers and search attributes never
+   * pass through codecs, so they are unaffected. Readers that only display
+   * (the API's Get and Watch, the UI's codec endpoint) pass plaintext through.
+   */
+  refusePlaintext?: boolean;
+}
+
 /**
  * A Temporal payload codec that encrypts every payload with AES-256-GCM, so
  * prompts and tokens never sit in cleartext in Temporal's history or UI.
@@ -19,9 +33,10 @@ const TAG_BYTES = 16;
  * in the payload's metadata), so keys can rotate.
  *
  * `decode` throws `ValueError` for a payload encrypted with an unknown key or
- * whose authentication tag does not verify.
+ * whose authentication tag does not verify, and, with `refusePlaintext`, for
+ * a payload that is not encrypted at all.
  */
-export function createEncryptionCodec(keys: readonly CodecKey[]): PayloadCodec {
+export function createEncryptionCodec(keys: readonly CodecKey[], options: EncryptionCodecOptions = {}): PayloadCodec {
   const [active] = keys;
   if (!active) throw new Error("createEncryptionCodec needs at least one key");
   const byId = new Map(keys.map((k) => [k.id, k.key]));
@@ -45,7 +60,13 @@ export function createEncryptionCodec(keys: readonly CodecKey[]): PayloadCodec {
     async decode(payloads: Payload[]): Promise<Payload[]> {
       return payloads.map((payload) => {
         const encoding = payload.metadata?.encoding;
-        if (!encoding || decoder.decode(encoding) !== ENCODING) return payload;
+        if (!encoding || decoder.decode(encoding) !== ENCODING) {
+          if (!options.refusePlaintext) return payload;
+          const shown = encoding ? decoder.decode(encoding) : "none";
+          throw new ValueError(
+            `refusing an unencrypted payload (encoding ${JSON.stringify(shown)}): the worker takes only payloads encrypted with PAYLOAD_CODEC_KEYS, as the API writes them`,
+          );
+        }
         const keyIdBytes = payload.metadata?.[KEY_ID_METADATA];
         const keyId = keyIdBytes ? decoder.decode(keyIdBytes) : "";
         const key = byId.get(keyId);

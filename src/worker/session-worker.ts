@@ -69,7 +69,8 @@ export async function createSessionWorker(config: WorkerConfig, options: Session
       completions: options.completions,
       audit,
     }),
-    dataConverter: { payloadCodecs: [createEncryptionCodec(config.temporal.codecKeys)] },
+    // Refuses plaintext: a session whose input did not come through the API's codec never runs.
+    dataConverter: { payloadCodecs: [createEncryptionCodec(config.temporal.codecKeys, { refusePlaintext: true })] },
   });
   // Deploy the Serve application once per process; completions deploy lazily too, so a failure here only warns.
   options.slmDeployment.ensureDeployed().catch((error: unknown) => {

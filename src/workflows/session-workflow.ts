@@ -19,6 +19,7 @@ import {
   type SessionInput,
   type SessionWorkflowResult,
 } from "./contract.js";
+import { withoutAddresses } from "./failure-reason.js";
 
 /** The activities as the worker registers them: a renamed or retyped activity fails to compile here. */
 type SessionActivities = ReturnType<typeof createActivities>;
@@ -63,12 +64,12 @@ const SERVICE = {
   [ACTIVITY.emitAuditEvent]: "Kafka",
 } as const;
 
-/** One step's failure as a sentence: refused (permanent) or unreachable (budget spent). */
+/** One step's failure as a sentence: refused (permanent) or unreachable (budget spent); no internal addresses. */
 function failureReason(step: keyof typeof SERVICE, error: unknown): string {
   // The activity's own error is the first ApplicationFailure; a timeout wraps the last one.
   let cause: unknown = error;
   while (!(cause instanceof ApplicationFailure) && cause instanceof Error && cause.cause instanceof Error) cause = cause.cause;
-  const detail = cause instanceof Error ? cause.message : String(cause);
+  const detail = withoutAddresses(cause instanceof Error ? cause.message : String(cause));
   const refused = error instanceof ActivityFailure && error.retryState === "NON_RETRYABLE_FAILURE";
   return `${SERVICE[step]} ${refused ? "refused" : "unreachable after its retry budget"}: ${detail}`;
 }

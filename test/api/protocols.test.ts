@@ -205,7 +205,11 @@ describe("malformed requests on the RPC protocols", () => {
   const connectPost = (body: string | Uint8Array, contentType = "application/json", url = path) =>
     fetch(`${fixture().baseUrl}${url}`, { method: "POST", headers: { "content-type": contentType, "connect-protocol-version": "1" }, body });
   /** A gRPC(-Web) length-prefixed message. */
-  const envelope = (bytes: Uint8Array) => Buffer.concat([Buffer.from([0, 0, 0, 0, bytes.length]), bytes]);
+  const envelope = (bytes: Uint8Array) => {
+    const prefix = Buffer.alloc(5);
+    prefix.writeUInt32BE(bytes.length, 1);
+    return Buffer.concat([prefix, bytes]);
+  };
   /** Bytes that are not a valid protobuf message (field 1 declared as a 100-byte string, 2 given). */
   const garbage = Uint8Array.from([0x0a, 0x64, 0x61, 0x62]);
 
@@ -221,14 +225,31 @@ describe("malformed requests on the RPC protocols", () => {
     expect(error.message).toContain(fragment);
   });
 
-  // connect-es answers an unparseable binary message with INTERNAL ("parse binary: ..."),
-  // as grpc-go does ("error unmarshalling request"); JSON bodies get INVALID_ARGUMENT.
-  it("Connect rejects a binary body that is not protobuf with internal and a parse message, no stack trace", async () => {
+  it("Connect rejects a binary body that is not protobuf with invalid_argument naming the message type, no stack trace", async () => {
     const response = await connectPost(garbage, "application/proto");
+    expect(response.status).toBe(400);
     const error = (await response.json()) as { code: string; message: string };
-    expect(error.code).toBe("internal");
-    expect(error.message).toMatch(/^parse binary: /);
+    expect(error.code).toBe("invalid_argument");
+    expect(error.message).toMatch(/is not a valid somagent\.orchestrator\.v1\.StartRequest message/);
     expect(error.message).not.toMatch(/\n\s+at /);
+  });
+
+  it.each([
+    ["a duplicate key", Buffer.from('{"tenant":"bad tenant!","tenant":"tenant-demo","user":"u","prompt":"p"}'), "tenant: duplicate JSON key"],
+    ["a nested duplicate key", Buffer.from('{"tenant":"t","user":"u","prompt":"p","metadata":{"k":"a","k":"b"}}'), "metadata.k: duplicate JSON key"],
+    ["invalid UTF-8", Buffer.concat([Buffer.from('{"tenant":"t","user":"u","prompt":"ab'), Buffer.from([0xff]), Buffer.from('"}')]), "prompt: invalid UTF-8 at byte 37"],
+  ])("Connect JSON refuses %s with invalid_argument naming the field, and starts nothing", async (_case, body, message) => {
+    const response = await connectPost(body);
+    expect(response.status).toBe(400);
+    const error = (await response.json()) as { code: string; message: string; details?: unknown[] };
+    expect(error).toMatchObject({ code: "invalid_argument", message });
+    expect(error.details?.length).toBe(1);
+  });
+
+  it("Connect streaming (Watch) refuses a binary message that is not protobuf with invalid_argument", async () => {
+    const response = await connectPost(envelope(garbage), "application/connect+proto", "/somagent.orchestrator.v1.SessionService/Watch");
+    const text = Buffer.from(await response.arrayBuffer()).toString("latin1");
+    expect(text).toContain('"code":"invalid_argument"');
   });
 
   it("Connect answers 415 for a wrong content type and 404 for an unknown procedure", async () => {
@@ -238,7 +259,7 @@ describe("malformed requests on the RPC protocols", () => {
     expect(await unknown.json()).toMatchObject({ status: "NOT_FOUND" });
   });
 
-  it("gRPC-Web answers INTERNAL (parse binary) for a message that is not protobuf, and 415 for a wrong content type", async () => {
+  it("gRPC-Web answers INVALID_ARGUMENT for a message that is not protobuf, and 415 for a wrong content type", async () => {
     const response = await fetch(`${fixture().baseUrl}${path}`, {
       method: "POST",
       headers: { "content-type": "application/grpc-web+proto", "x-grpc-web": "1" },
@@ -246,13 +267,13 @@ describe("malformed requests on the RPC protocols", () => {
     });
     expect(response.status).toBe(200);
     const text = Buffer.from(await response.arrayBuffer()).toString("latin1");
-    expect(response.headers.get("grpc-status") ?? /grpc-status: ?(\d+)/.exec(text)?.[1]).toBe("13");
-    expect(text).toContain("parse%20binary");
+    expect(response.headers.get("grpc-status") ?? /grpc-status: ?(\d+)/.exec(text)?.[1]).toBe("3");
+    expect(text).toContain("StartRequest%20message");
     const wrongType = await fetch(`${fixture().baseUrl}${path}`, { method: "POST", headers: { "content-type": "application/grpc-web+bogus" }, body: "x" });
     expect(wrongType.status).toBe(415);
   });
 
-  it("gRPC answers INTERNAL (parse binary) for a message that is not protobuf, and 415 for a wrong content type", async () => {
+  it("gRPC answers INVALID_ARGUMENT for a message that is not protobuf or not exactly one message, and 415 for a wrong content type", async () => {
     const session = http2.connect(fixture().baseUrl);
     const call = (contentType: string, body: Buffer) =>
       new Promise<{ status: number; grpcStatus: string | undefined }>((resolve, reject) => {
@@ -272,7 +293,26 @@ describe("malformed requests on the RPC protocols", () => {
         stream.end(body);
       });
     try {
-      expect(await call("application/grpc", envelope(garbage))).toEqual({ status: 200, grpcStatus: "13" });
+      expect(await call("application/grpc", envelope(garbage))).toEqual({ status: 200, grpcStatus: "3" });
+      // Two messages that together pass the size limit: the one-message check still applies.
+      const big = envelope(Buffer.alloc(200 * 1024, 0x78));
+      expect(await call("application/grpc", Buffer.concat([big, big]))).toEqual({ status: 200, grpcStatus: "3" });
+      // No message, two messages, and a message flagged compressed with no grpc-encoding: malformed, not INTERNAL/UNIMPLEMENTED.
+      expect(await call("application/grpc", Buffer.alloc(0))).toEqual({ status: 200, grpcStatus: "3" });
+      expect(await call("application/grpc", Buffer.concat([envelope(new Uint8Array()), envelope(new Uint8Array())]))).toEqual({ status: 200, grpcStatus: "3" });
+      expect(await call("application/grpc", Buffer.from([1, 0, 0, 0, 1, 0]))).toEqual({ status: 200, grpcStatus: "3" });
+      // Server reflection is a bidi stream: its messages are read as they come, and garbage is still INVALID_ARGUMENT.
+      const reflection = await new Promise<string | undefined>((resolve, reject) => {
+        const stream = session.request({ ":method": "POST", ":path": "/grpc.reflection.v1.ServerReflection/ServerReflectionInfo", "content-type": "application/grpc", te: "trailers" });
+        let grpcStatus: string | undefined;
+        stream.on("response", (headers) => (grpcStatus = headers["grpc-status"] as string | undefined));
+        stream.on("trailers", (trailers) => (grpcStatus = trailers["grpc-status"] as string | undefined));
+        stream.on("error", reject);
+        stream.on("close", () => resolve(grpcStatus));
+        stream.resume();
+        stream.end(envelope(garbage));
+      });
+      expect(reflection).toBe("3");
       expect((await call("application/grpc+bogus", Buffer.from("x"))).status).toBe(415);
     } finally {
       session.close();

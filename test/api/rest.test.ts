@@ -83,6 +83,24 @@ describe("REST/JSON transcoding", () => {
     expect(error.details[0]?.fieldViolations.map((v) => v.field)).toEqual(["tenant", "user", "prompt"]);
   });
 
+  it.each([
+    ["a duplicate key (last would win)", Buffer.from('{"tenant":"bad tenant!","tenant":"tenant-demo","user":"u","prompt":"p","metadata":{"session_id":"rest-dup"}}'), "tenant", "tenant: duplicate JSON key"],
+    ["a nested duplicate key", Buffer.from('{"tenant":"t","user":"u","prompt":"p","metadata":{"session_id":"rest-dup","session_id":"rest-dup-2"}}'), "metadata.session_id", "metadata.session_id: duplicate JSON key"],
+    [
+      "invalid UTF-8 (would become U+FFFD)",
+      Buffer.concat([Buffer.from('{"tenant":"t","user":"u","metadata":{"session_id":"rest-utf8"},"prompt":"ab'), Buffer.from([0xc3, 0x28]), Buffer.from('"}')]),
+      "prompt",
+      "prompt: invalid UTF-8 at byte 75",
+    ],
+  ])("refuses %s with 400 INVALID_ARGUMENT naming the field, and starts no session", async (_case, body, field, message) => {
+    const response = await fetch(`${fixture().baseUrl}/v1/sessions/start`, { method: "POST", headers: { "content-type": "application/json" }, body });
+    expect(response.status).toBe(400);
+    const error = (await response.json()) as { status: string; message: string; details: { fieldViolations: { field: string }[] }[] };
+    expect(error).toMatchObject({ status: "INVALID_ARGUMENT", message });
+    expect(error.details[0]?.fieldViolations[0]?.field).toBe(field);
+    for (const id of ["rest-dup", "rest-dup-2", "rest-utf8"]) expect((await get(`/v1/sessions/session-${id}`)).status).toBe(404);
+  });
+
   it("validates path parameters and rejects unknown query parameters", async () => {
     const badId = await get("/v1/sessions/-bad-id");
     expect(badId.status).toBe(400);

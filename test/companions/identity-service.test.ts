@@ -5,6 +5,7 @@
  */
 import { chmodSync, mkdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { request as httpRequest } from "node:http";
+import { COMPANION_MAX_BODY_BYTES } from "../../src/config.js";
 import { join } from "node:path";
 import { calculateJwkThumbprint, createLocalJWKSet, decodeProtectedHeader, jwtVerify, type JSONWebKeySet } from "jose";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
@@ -209,11 +210,11 @@ describe("identity service: POST /v1/tokens/issue", () => {
     expect(answer.body).toEqual({ error: "invalid_request", message });
   });
 
-  it("answers 400 for invalid JSON, 415 for another content type and 413 past 64 KiB", async () => {
+  it("answers 400 for invalid JSON, 415 for another content type and 413 past its limit (COMPANION_MAX_BODY_BYTES)", async () => {
     const url = new URL("/v1/tokens/issue", service.url);
     expect((await postJson(url, "not json", { headers: CLIENT_AUTHORIZATION })).status).toBe(400);
     expect((await postJson(url, JSON.stringify(demoRequest), { contentType: "application/x-www-form-urlencoded", headers: CLIENT_AUTHORIZATION })).status).toBe(415);
-    const big = await issue(service, { ...demoRequest, padding: "x".repeat(65 * 1024) });
+    const big = await issue(service, { ...demoRequest, padding: "x".repeat(COMPANION_MAX_BODY_BYTES) });
     expect(big.status).toBe(413);
     expect(big.body.error).toBe("payload_too_large");
   });

@@ -2,6 +2,7 @@
  * The policy engine's HTTP contract, through plain fetch against a real server
  * on a loopback port.
  */
+import { COMPANION_MAX_BODY_BYTES } from "../../src/config.js";
 import { createHash } from "node:crypto";
 import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
@@ -153,16 +154,16 @@ describe("policy engine: POST /v1/evaluate", () => {
     expect(body.error).toBe("unsupported_media_type");
   });
 
-  it("answers 413 past 64 KiB, whether the length is declared or streamed, and keeps serving", async () => {
-    const declared = await evaluate(engine, { prompt: "x".repeat(70 * 1024) });
+  it("answers 413 past its limit (above the largest body the worker sends: COMPANION_MAX_BODY_BYTES), whether the length is declared or streamed, and keeps serving", async () => {
+    const declared = await evaluate(engine, { prompt: "x".repeat(COMPANION_MAX_BODY_BYTES) });
     expect(declared.status).toBe(413);
-    expect(declared.body).toEqual({ error: "payload_too_large", message: "body must be at most 65536 bytes" });
+    expect(declared.body).toEqual({ error: "payload_too_large", message: `body must be at most ${COMPANION_MAX_BODY_BYTES} bytes` });
 
     const chunk = new TextEncoder().encode(" ".repeat(16 * 1024));
     let sent = 0;
     const stream = new ReadableStream<Uint8Array>({
       pull(controller) {
-        if (sent++ < 8) controller.enqueue(chunk);
+        if (sent++ < COMPANION_MAX_BODY_BYTES / chunk.length + 1) controller.enqueue(chunk);
         else controller.close();
       },
     });

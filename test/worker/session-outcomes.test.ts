@@ -12,7 +12,9 @@ import proto from "@temporalio/proto";
 import { createRemoteJWKSet, jwtVerify } from "jose";
 import { Kafka, logLevel, type Admin, type Consumer } from "kafkajs";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { SessionStatus } from "../../gen/somagent/orchestrator/v1/session_pb.js";
+import { create } from "@bufbuild/protobuf";
+import { createValidator } from "@bufbuild/protovalidate";
+import { SessionStatus, StartRequestSchema } from "../../gen/somagent/orchestrator/v1/session_pb.js";
 import { createLogger } from "../../src/shared/logger.js";
 import { createMetricsRegistry } from "../../src/shared/metrics.js";
 import { createRayServeDeployment } from "../../src/clients/ray-serve-deployment.js";
@@ -222,6 +224,23 @@ describe("session-start-workflow on the real stack", () => {
     expect(body.metadata).toEqual({ role: "analyst", channel: "test" });
     expect(sent[0]!.body).not.toContain("mfa_code");
     expect(sent[0]!.body).not.toContain(mfaCode);
+  });
+
+  it.each([
+    ["four-byte characters: 128 KiB of UTF-8", "𝄞"],
+    ["control characters: 192 KiB of JSON, each one written \\u0001", "\u0001"],
+  ])("completes a session with the largest prompt the contract accepts, 32,768 %s", async (_case, char) => {
+    const prompt = char.repeat(32_768);
+    const validator = createValidator();
+    const request = (text: string) => create(StartRequestSchema, { tenant: "tenant-demo", user: "user-demo", prompt: text });
+    expect(validator.validate(StartRequestSchema, request(prompt)).kind).toBe("valid");
+    expect(validator.validate(StartRequestSchema, request(prompt + char)).kind).toBe("invalid");
+    const input = sessionInput({ prompt });
+    const handle = await startSession(input);
+    const result = (await handle.result()) as SessionWorkflowResult;
+    expect(closedStatus(sessionResult(result))).toBe(SessionStatus.COMPLETED);
+    expect(result.completion?.text).not.toBe("");
+    expect((await auditsOf(input.sessionId)).map((r) => r.event.status)).toEqual(["AUDIT_STATUS_ACCEPTED"]);
   });
 
   it("rejects a session whose prompt a tenant rule denies: one rejected audit, no token issued, no completion requested", async () => {

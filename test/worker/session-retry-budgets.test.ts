@@ -131,6 +131,9 @@ describe("session-start-workflow past a retry budget, on the time-skipping test 
     const reason = error.cause?.message ?? "";
     expect(reason).toMatch(/^Ray Serve unreachable after its retry budget: /);
     expect(reason).toMatch(/Ray (Serve|dashboard) is unreachable/);
+    // The client's message names the URL it tried; the reason callers read (Get, Watch, audit) does not.
+    expect(reason).toContain("<internal address>");
+    expect(reason).not.toMatch(/https?:\/\/|127\.0\.0\.1|:\d{2,5}\b/);
     // The 120 s schedule-to-close budget ran out (Temporal gives up once the next 10 s backoff would overrun it)
     // on the server's clock, while far less time passed on ours.
     expect(await closingRetryState(handle, ACTIVITY.runSlmCompletion)).toBe("RETRY_STATE_TIMEOUT");

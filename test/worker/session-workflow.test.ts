@@ -16,6 +16,7 @@ import { createWorkerDependencies, type WorkerDependencies } from "../../src/wor
 import { createSessionWorker, type SessionWorker } from "../../src/worker/session-worker.js";
 import { freePort } from "../../local/processes.js";
 import { infra } from "../support/infra.js";
+import { waitFor } from "../support/wait-for.js";
 import { cliHistory, fixtureCodecKey, recordHistory } from "./histories.js";
 import { TEST_CLIENT } from "../companions/start-companions.js";
 
@@ -95,6 +96,23 @@ describe("session worker", () => {
     expect(shown).not.toContain("a distinctive prompt 7c1f0e");
     expect(audits[0]?.audit).toMatchObject({ status: "AUDIT_STATUS_FAILED", reason: expect.stringMatching(/^policy engine unreachable/) });
   }, 120_000);
+
+  it("never runs a session started without the codec (plaintext input at the Temporal frontend): its workflow task fails naming the refusal", async () => {
+    const plain = new Client({ connection });
+    const sessionId = randomUUID();
+    const forged: SessionInput = { sessionId, tenant: "bad tenant!", user: "u", prompt: "never validated", model: "somagent-demo", metadata: {} };
+    const handle = await plain.workflow.start(SESSION_WORKFLOW_TYPE, { taskQueue, workflowId: `session-${sessionId}`, args: [forged] });
+    try {
+      const failedTask = async () => (await handle.fetchHistory()).events?.find((event) => event.workflowTaskFailedEventAttributes)?.workflowTaskFailedEventAttributes;
+      await waitFor("the refused workflow task", async () => (await failedTask()) != null, 30_000);
+      expect((await failedTask())?.failure?.message).toMatch(/refusing an unencrypted payload \(encoding "json\/plain"\)/);
+      const events = (await handle.fetchHistory()).events ?? [];
+      expect(events.some((event) => event.activityTaskScheduledEventAttributes)).toBe(false);
+      expect((await handle.describe()).status.name).toBe("RUNNING");
+    } finally {
+      await handle.terminate("test over");
+    }
+  });
 
   it("shows on /metrics the calls its clients made, measured on the registry it was given", async () => {
     const text = await (await fetch(new URL("/metrics", worker.metricsUrl))).text();

@@ -27,7 +27,7 @@ describe("session-start-workflow replay", () => {
     const results = Worker.runReplayHistories(
       {
         workflowsPath: WORKFLOWS_PATH,
-        dataConverter: { payloadCodecs: [createEncryptionCodec([{ id: fixtureCodecKey.id, key: Buffer.from(fixtureCodecKey.key, "base64") }])] },
+        dataConverter: { payloadCodecs: [createEncryptionCodec([{ id: fixtureCodecKey.id, key: Buffer.from(fixtureCodecKey.key, "base64") }], { refusePlaintext: true })] },
       },
       histories,
     );

@@ -16,13 +16,14 @@ import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest, 
 import { Counter, type Registry } from "prom-client";
 import type { Logger } from "../logger.js";
 import { FieldError, HttpError } from "./errors.js";
+import { COMPANION_MAX_BODY_BYTES } from "../../config.js";
 import { JSON_CONTENT_TYPE, isJsonContentType, type Reply } from "./reply.js";
 import { healthRoute, metricsRoute } from "./side-routes.js";
 
 export type { Reply } from "./reply.js";
 
-/** Default limit of a request body: far above any valid request, far below a memory problem. */
-const DEFAULT_BODY_LIMIT_BYTES = 64 * 1024;
+/** Default limit of a request body: above any body the worker sends for a request the API accepts (config.ts says why). */
+const DEFAULT_BODY_LIMIT_BYTES = COMPANION_MAX_BODY_BYTES;
 
 /** Methods answered 405 on a known path that does not serve them (fastify's other methods stay 404). */
 const METHODS: readonly HTTPMethods[] = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"];
@@ -60,7 +61,7 @@ export interface JsonServiceOptions {
   metricPrefix?: string;
   /** What `/health` reports (default: always healthy). */
   healthy?: () => boolean;
-  /** Largest accepted request body (default 64 KiB). */
+  /** Largest accepted request body (default {@link COMPANION_MAX_BODY_BYTES}, 1.56 MiB). */
   bodyLimitBytes?: number;
   /**
    * Host names the service answers to (DNS-rebinding defence): a request
