@@ -22,10 +22,8 @@ import {
 import {
   Code,
   ConnectError,
-  type ContextValues,
   createHandlerContext,
   createServiceImplSpec,
-  type Interceptor,
   type MethodImplSpec,
 } from "@connectrpc/connect";
 // Risk: connect-es internals (/protocol, no semver promise), pinned at 2.2.0; a signature change breaks every REST call (rest.test.ts fails).
@@ -35,23 +33,12 @@ import type { HttpRule } from "../../gen/google/api/http_pb.js";
 import { sse_event_id, sse_last_event_id } from "../../gen/somagent/orchestrator/v1/sse_options_pb.js";
 import { HttpStatusError, malformedBodyError, methodNotAllowedError, requestTooLargeError, statusJson, toConnectError, unsupportedMediaTypeError } from "./errors.js";
 import { writeError, writeJson, type HttpRequest, type HttpResponse } from "./http-responses.js";
-import type { Logger } from "../shared/logger.js";
-import type { CallObserver } from "./observation.js";
 import { decodePathValue, matchPathTemplate, parsePathTemplate, type PathTemplate } from "./path-template.js";
-import type { ServiceRegistration } from "./services.js";
+import type { CallPipeline } from "./services.js";
 import { StrictJsonError, parseStrictJson } from "./strict-json.js";
 
-/** How the transcoder is wired. */
-export interface RestTranscoderOptions {
-  services: readonly ServiceRegistration[];
-  /** The same interceptors the Connect router uses. */
-  interceptors: Interceptor[];
-  /** The observe interceptor's observer: requests refused while binding, before the interceptors, are observed through it. */
-  observer: CallObserver;
-  maxBodyBytes: number;
-  logger: Logger;
-  /** The context values a call starts with, as the Connect router gives them (protocol `rest`). */
-  contextValues(req: HttpRequest): ContextValues;
+/** How the transcoder is wired: the shared call pipeline (its context values with protocol `rest`), and SSE's pace. */
+export interface RestTranscoderOptions extends CallPipeline {
   /** Interval of SSE keep-alive comments. */
   heartbeatMs?: number;
 }

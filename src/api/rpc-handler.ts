@@ -16,29 +16,18 @@ import { fromBinary, type DescMessage } from "@bufbuild/protobuf";
 import { base64Decode } from "@bufbuild/protobuf/wire";
 // Risk: `requestGate` is declared on UniversalHandlerOptions, which connect-es marks private, though the public
 // ConnectRouterOptions extends it (connect-es 2.2.0, pinned); if it changes, protocols.test.ts "malformed requests" fails.
-import { Code, ConnectError, createConnectRouter, createContextKey, createContextValues, type ContextValues, type Interceptor } from "@connectrpc/connect";
+import { Code, ConnectError, createConnectRouter, createContextKey, createContextValues } from "@connectrpc/connect";
 // Risk: type only, from connect-es internals (/protocol, no semver promise), pinned at 2.2.0; a change fails tsc.
 import type { UniversalHandler, UniversalServerRequest } from "@connectrpc/connect/protocol";
 import { compressionBrotli, compressionGzip, universalRequestFromNodeRequest, universalResponseToNodeResponse } from "@connectrpc/connect-node";
-import type { Logger } from "../shared/logger.js";
 import { malformedBodyError } from "./errors.js";
 import type { HttpRequest, HttpResponse } from "./http-responses.js";
 import { PROTOCOL } from "./interceptors.js";
-import type { CallObserver } from "./observation.js";
-import type { ServiceRegistration } from "./services.js";
+import type { CallPipeline } from "./services.js";
 import { StrictJsonError, parseStrictJson } from "./strict-json.js";
 
-/** How the RPC handler is wired. */
-export interface RpcHandlerOptions {
-  services: readonly ServiceRegistration[];
-  interceptors: Interceptor[];
-  /** Observes calls refused for their body, which never reach the interceptors. */
-  observer: CallObserver;
-  /** Largest accepted message. */
-  maxBodyBytes: number;
-  logger: Logger;
-  /** The values each call starts with. */
-  contextValues(req: HttpRequest): ContextValues;
+/** How the RPC handler is wired: the shared call pipeline, and what answers a path that is no procedure. */
+export interface RpcHandlerOptions extends CallPipeline {
   /** Answers a path that is no procedure. */
   fallback(req: HttpRequest, res: HttpResponse): void;
 }

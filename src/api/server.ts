@@ -116,21 +116,14 @@ export function createServer(deps: ApiServerDeps): ApiServer {
     registration(ReflectionV1alpha, reflection.v1alpha),
   ];
 
+  const pipeline = { services, interceptors, observer, maxBodyBytes, logger };
   const transcoder = createRestTranscoder({
-    services,
-    interceptors,
-    observer,
-    maxBodyBytes,
-    logger,
+    ...pipeline,
     contextValues: (req) => callContext(req, "rest"),
     heartbeatMs: deps.sseHeartbeatMs,
   });
   const rpcHandler = createRpcHandler({
-    services,
-    interceptors,
-    observer,
-    maxBodyBytes,
-    logger,
+    ...pipeline,
     contextValues: (req) => callContext(req, protocolOf(req.headers["content-type"])),
     fallback: (req, res) => writeError(res, new ConnectError(`no route for ${req.method} ${req.url}`, Code.NotFound)),
   });
