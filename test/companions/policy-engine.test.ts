@@ -285,6 +285,7 @@ describe("policy engine: /v1/policies/{tenant}", () => {
 
   it.each([
     ["a pattern that does not compile", { threshold: 1, rules: [{ ...demoRule, pattern: "(unclosed" }] }, /^rules\[0\]\.pattern does not compile: /],
+    ["a pattern RE2 cannot run in linear time (a backreference)", { threshold: 1, rules: [{ ...demoRule, pattern: "(a)\\1" }] }, /^rules\[0\]\.pattern does not compile: .*no backreferences or lookaround/],
     ["a pattern matching every prompt", { threshold: 1, rules: [{ ...demoRule, pattern: "a*" }] }, /^rules\[0\]\.pattern matches the empty string/],
     ["a negative weight", { threshold: 1, rules: [{ ...demoRule, weight: -0.1 }] }, /^rules\[0\]\.weight must be at least 0$/],
     ["a weight as text", { threshold: 1, rules: [{ ...demoRule, weight: "1" }] }, /^rules\[0\]\.weight must be a finite number$/],
@@ -458,6 +459,21 @@ describe("policy engine: Host check", () => {
 describe("policy engine: health and metrics", () => {
   it("answers GET /health with status ok", async () => {
     expect(await getJson(new URL("/health", engine.url))).toMatchObject({ status: 200, body: { status: "ok" } });
+  });
+
+  it("evaluates a pattern that backtracks catastrophically on a JavaScript engine in linear time, and keeps answering /health", async () => {
+    const put = await postJson(
+      new URL("/v1/policies/tenant-redos", engine.url),
+      { threshold: 1, rules: [{ name: "redos", pattern: "^(a|a)+$", weight: 1, severity: "high", description: "catastrophic on a backtracking engine" }] },
+      { method: "PUT", headers: ADMIN_AUTHORIZATION },
+    );
+    expect(put.status).toBe(200);
+    const [verdict, health] = await Promise.all([
+      evaluate(engine, { tenant: "tenant-redos", prompt: `${"a".repeat(30_000)}!` }),
+      getJson(new URL("/health", engine.url)),
+    ]);
+    expect(verdict.body).toMatchObject({ allowed: true, violations: [] });
+    expect(health.status).toBe(200);
   });
 
   it("exposes request counts by route and status and the evaluation histogram", async () => {
