@@ -19,7 +19,7 @@
  *   everyone;
  * - Start with a session id already held by someone else is ALREADY_EXISTS.
  */
-import { create } from "@bufbuild/protobuf";
+import { clone, create } from "@bufbuild/protobuf";
 import { timestampFromMs } from "@bufbuild/protobuf/wkt";
 import { status as GrpcStatus } from "@grpc/grpc-js";
 import {
@@ -113,6 +113,22 @@ const CALL_TIMEOUT_MS = 10_000;
 /** Deadline of one history long-poll; Temporal answers empty after ~20 s without news. */
 const LONG_POLL_TIMEOUT_MS = 30_000;
 
+/**
+ * How long Get reuses what it read of a closed session. A closed run never
+ * changes, but Temporal may still delete it (retention) or reset it into a new
+ * run under the same id: for this long after a read, Get answers as it did.
+ */
+const CLOSED_SESSION_TTL_MS = 30_000;
+/** Closed sessions remembered at most; the oldest read is forgotten first. */
+const CLOSED_SESSION_LIMIT = 10_000;
+
+/** A closed session's Get answer (token included) and its owner, as read from Temporal. */
+interface ClosedSession {
+  response: GetResponse;
+  owner: SessionOwner | undefined;
+  readAt: number;
+}
+
 const CLOSE_EVENT = api.enums.v1.HistoryEventFilterType.HISTORY_EVENT_FILTER_TYPE_CLOSE_EVENT;
 
 const STATUS_BY_EXECUTION: Record<string, SessionStatus> = {
@@ -133,7 +149,7 @@ export function createTemporalSessionPort(temporalConnection: TemporalConnection
   const { connection, client, codec, namespace, taskQueue } = temporalConnection;
   const calls = new Counter({
     name: "somagent_temporal_calls_total",
-    help: "Calls from the API to Temporal, by operation and outcome (ok, not_found, unavailable, deadline, aborted, error).",
+    help: "Calls from the API to Temporal, by operation and outcome (ok, not_found, unavailable, deadline, aborted, error; cached: a closed session's Get answered from memory).",
     labelNames: ["operation", "outcome"] as const,
     registers: [registry],
   });
@@ -144,6 +160,22 @@ export function createTemporalSessionPort(temporalConnection: TemporalConnection
     buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
     registers: [registry],
   });
+
+  // A finished session's Get costs two Temporal reads (describe, then the close event); its answer cannot change.
+  const closedSessions = new Map<string, ClosedSession>();
+
+  function recentClosedSession(workflowId: string): ClosedSession | undefined {
+    const closed = closedSessions.get(workflowId);
+    if (closed && Date.now() - closed.readAt < CLOSED_SESSION_TTL_MS) return closed;
+    closedSessions.delete(workflowId);
+    return undefined;
+  }
+
+  function rememberClosedSession(workflowId: string, closed: ClosedSession): void {
+    closedSessions.delete(workflowId);
+    closedSessions.set(workflowId, closed);
+    if (closedSessions.size > CLOSED_SESSION_LIMIT) closedSessions.delete(closedSessions.keys().next().value as string);
+  }
 
   async function call<T>(operation: string, fn: () => Promise<T>, workflowId?: string, signal?: AbortSignal): Promise<T> {
     const stop = callDuration.startTimer({ operation });
@@ -255,6 +287,14 @@ export function createTemporalSessionPort(temporalConnection: TemporalConnection
     },
 
     async describe(workflowId, caller, signal) {
+      const closed = recentClosedSession(workflowId);
+      if (closed) {
+        calls.inc({ operation: "describe", outcome: "cached" });
+        if (!isVisibleTo(caller, closed.owner)) throw new SessionNotFoundError(workflowId);
+        const response = clone(GetResponseSchema, closed.response);
+        if (response.result && !mayHoldToken(caller, closed.owner)) withholdToken(response.result);
+        return response;
+      }
       const description = await visibleSession(workflowId, caller, signal);
       const response = create(GetResponseSchema, {
         workflowId,
@@ -264,16 +304,22 @@ export function createTemporalSessionPort(temporalConnection: TemporalConnection
         startTime: timestampFromMs(description.startTime.getTime()),
         closeTime: description.closeTime ? timestampFromMs(description.closeTime.getTime()) : undefined,
       });
+      // A closed run's answer is final once its outcome has been read.
+      let final = description.closeTime !== undefined;
       if (description.status.name === "COMPLETED" || description.status.name === "FAILED") {
         const close = await readCloseEvent(workflowId, description.runId, signal);
+        final &&= close !== undefined;
         if (close?.event.case === "completed" || close?.event.case === "rejected") {
           response.status = closedStatus(close.event.value);
           response.result = close.event.value;
-          if (!mayHoldToken(caller, ownerOf(description))) withholdToken(response.result);
         } else if (close?.event.case === "failed") {
           response.failure = close.event.value.reason;
         }
       }
+      if (final) {
+        rememberClosedSession(workflowId, { response: clone(GetResponseSchema, response), owner: ownerOf(description), readAt: Date.now() });
+      }
+      if (response.result && !mayHoldToken(caller, ownerOf(description))) withholdToken(response.result);
       return response;
     },
 

@@ -191,6 +191,7 @@ function createTaskDriver(connection: TemporalConnection) {
 describe("Temporal session port on sessions that ran (tasks completed by hand)", () => {
   let connection: TemporalConnection;
   let sessions: SessionPort;
+  let registry: ReturnType<typeof createMetricsRegistry>;
   beforeAll(() => {
     const [host, port] = fixture.temporal.address.split(":") as [string, string];
     connection = createTemporalConnection({
@@ -199,7 +200,8 @@ describe("Temporal session port on sessions that ran (tasks completed by hand)",
       taskQueue: `hand-driven-${randomBytes(4).toString("hex")}`,
       codecKeys: [{ id: "test", key: randomBytes(32) }],
     });
-    sessions = createTemporalSessionPort(connection, createMetricsRegistry({ processMetrics: false }));
+    registry = createMetricsRegistry({ processMetrics: false });
+    sessions = createTemporalSessionPort(connection, registry);
   });
   afterAll(() => connection?.close());
 
@@ -242,6 +244,36 @@ describe("Temporal session port on sessions that ran (tasks completed by hand)",
     expect(events.map((e) => e.event.case)).toEqual(["started", "policyEvaluated", terminal]);
     expect(events[1]?.event.value).toMatchObject({ allowed, constitutionHash: "h1" });
     expect(events.map((e) => e.sequence)).toEqual([...events.map((e) => e.sequence)].sort((a, b) => Number(a - b)));
+  });
+
+  it("answers a repeated Get of a closed session without asking Temporal again, still per caller: the token to its owner only, nothing to another tenant", async () => {
+    const owner = { authenticated: true, tenant: "tenant-demo", user: "user-demo" } as const;
+    const { workflowId } = await sessions.start(input("ran-cached"), owner);
+    const token = { token: "raw.jwt.value", tokenType: "Bearer", expiresIn: "900", claims: { sub: "user-demo", tenantId: "tenant-demo" } };
+    await createTaskDriver(connection).completeWorkflowTask(async (encode) => [
+      {
+        commandType: CommandType.COMMAND_TYPE_COMPLETE_WORKFLOW_EXECUTION,
+        completeWorkflowExecutionCommandAttributes: { result: await encode({ sessionId: "ran-cached", policy: policy(true), token, auditEventId: "audit-2" }) },
+      },
+    ]);
+    const cachedGets = async () =>
+      (await registry.getSingleMetric("somagent_temporal_calls_total")?.get())?.values.find(
+        (v) => v.labels.operation === "describe" && v.labels.outcome === "cached",
+      )?.value ?? 0;
+
+    const first = await sessions.describe(workflowId, owner);
+    expect(first.result?.token?.token).toBe("raw.jwt.value");
+    const before = await cachedGets();
+    const again = await sessions.describe(workflowId, owner);
+    expect(await cachedGets()).toBe(before + 1);
+    expect(again).toEqual(first);
+    const colleague = await sessions.describe(workflowId, { ...owner, user: "user-colleague" });
+    expect(colleague.result?.token).toMatchObject({ token: "", tokenType: "Bearer", claims: { sub: "user-demo" } });
+    // The colleague's copy had its token withheld; the owner's next answer still carries it.
+    expect((await sessions.describe(workflowId, owner)).result?.token?.token).toBe("raw.jwt.value");
+    await expect(sessions.describe(workflowId, { ...owner, tenant: "tenant-other" })).rejects.toBeInstanceOf(SessionNotFoundError);
+    await expect(sessions.describe(workflowId, ANONYMOUS_CALLER)).resolves.toMatchObject({ status: SessionStatus.COMPLETED });
+    expect(await cachedGets()).toBe(before + 5);
   });
 
   it("maps a failed session to FAILED with the root cause's message", async () => {
