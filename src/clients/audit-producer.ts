@@ -1,10 +1,13 @@
 /**
  * Publishes audit events to Kafka (`agent.audit`, keyed by session id) through
- * one idempotent producer per worker process. Without brokers configured, each
+ * one idempotent producer per worker process. Records published while a
+ * produce request is in flight go out together in the next one (group
+ * commit): one request and one acks=all round trip for many activities, no
+ * added wait when they come one at a time. Without brokers configured, each
  * event is logged as one JSON line instead, as the seed did.
  */
 import { fromJson, toJson } from "@bufbuild/protobuf";
-import { Kafka, logLevel, type Producer } from "kafkajs";
+import { Kafka, logLevel, type Message, type Producer } from "kafkajs";
 import { Counter } from "prom-client";
 import { AuditEventSchema, type AuditEventJson } from "../../gen/somagent/orchestrator/v1/session_pb.js";
 import type { KafkaConfig } from "../config.js";
@@ -19,11 +22,17 @@ export const KAFKA_TARGET = "kafka";
 export interface AuditProducer {
   /** Creates the topic when absent and connects; throws {@link TransientCallError} when Kafka is unreachable. */
   start(): Promise<void>;
-  /** Publishes one event keyed by its session id; throws {@link TransientCallError} on failure. */
+  /**
+   * Publishes one event keyed by its session id; resolves once Kafka has
+   * acknowledged it (acks=all), throws {@link TransientCallError} on failure.
+   */
   publish(event: AuditEventJson): Promise<void>;
   /** Disconnects; safe to call more than once. */
   stop(): Promise<void>;
 }
+
+/** Records in one produce request at most: audit records are about 1 KB, well under the broker's 1 MB default. */
+const MAX_BATCH_RECORDS = 500;
 
 /** Kafka's own retries stay short so Temporal's retry policy is the one that matters. */
 const KAFKA_TIMEOUTS = { connectionTimeout: 3_000, requestTimeout: 10_000, retry: { retries: 2, initialRetryTime: 200, maxRetryTime: 2_000 } };
@@ -65,6 +74,7 @@ export function createAuditProducer(config: KafkaConfig, logger: Logger, registr
   // Idempotence needs acks=-1 and at most 5 in flight; one keeps per-session order trivially.
   const producer: Producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1, allowAutoTopicCreation: false });
   let connected = false;
+  const send = createGroupCommit<Message>((messages) => producer.send({ topic: config.auditTopic, acks: -1, messages }).then(() => undefined));
   return {
     async start() {
       const admin = kafka.admin();
@@ -93,11 +103,7 @@ export function createAuditProducer(config: KafkaConfig, logger: Logger, registr
     },
     async publish(event) {
       try {
-        await producer.send({
-          topic: config.auditTopic,
-          acks: -1,
-          messages: [{ key: event.sessionId ?? "", value: auditRecord(event) }],
-        });
+        await send({ key: event.sessionId ?? "", value: auditRecord(event) });
         auditPublishes.inc({ outcome: "published" });
       } catch (error) {
         auditPublishes.inc({ outcome: "error" });
@@ -115,4 +121,34 @@ export function createAuditProducer(config: KafkaConfig, logger: Logger, registr
 /** The record consumers read: the event's proto JSON with proto field names (`audit_id`, `session_id`, …). */
 export function auditRecord(event: AuditEventJson): string {
   return JSON.stringify(toJson(AuditEventSchema, fromJson(AuditEventSchema, event), { useProtoFieldName: true }));
+}
+
+/**
+ * Turns one-at-a-time sends into batches: the first item goes out at once;
+ * items arriving while a batch is in flight wait for it and then go out
+ * together (at most {@link MAX_BATCH_RECORDS} a batch, in arrival order).
+ * Each caller's promise settles with its own batch.
+ */
+function createGroupCommit<T>(sendBatch: (items: T[]) => Promise<void>): (item: T) => Promise<void> {
+  let waiting: { item: T; resolve: () => void; reject: (error: unknown) => void }[] = [];
+  let flushing = false;
+  const flush = async () => {
+    flushing = true;
+    while (waiting.length > 0) {
+      const batch = waiting.slice(0, MAX_BATCH_RECORDS);
+      waiting = waiting.slice(batch.length);
+      try {
+        await sendBatch(batch.map((w) => w.item));
+        for (const w of batch) w.resolve();
+      } catch (error) {
+        for (const w of batch) w.reject(error);
+      }
+    }
+    flushing = false;
+  };
+  return (item) =>
+    new Promise<void>((resolve, reject) => {
+      waiting.push({ item, resolve, reject });
+      if (!flushing) void flush();
+    });
 }
