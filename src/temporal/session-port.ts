@@ -30,11 +30,12 @@ import {
 } from "@temporalio/client";
 import type { Payload } from "@temporalio/common";
 import proto, { type temporal } from "@temporalio/proto";
-import { Counter, Histogram, type Registry } from "prom-client";
+import { Counter, Gauge, Histogram, type Registry } from "prom-client";
 import {
   GetResponseSchema,
   SessionStatus,
   StartResponseSchema,
+  WatchResponseSchema,
   type GetResponse,
   type SessionResult,
   type StartResponse,
@@ -49,7 +50,8 @@ import {
   TemporalDeadlineError,
   TemporalUnavailableError,
 } from "./errors.js";
-import { closedStatus, createSessionEventState, isTerminalEvent, toSessionEvent } from "./session-events.js";
+import { closedStatus, createSessionEventState, toSessionEvent } from "./session-events.js";
+import { createSessionFeeds, type HistoryPage } from "./session-feed.js";
 
 // @temporalio/proto is CommonJS without static named exports, so Node's ESM loader needs the default import.
 const { api } = proto.temporal;
@@ -99,7 +101,8 @@ export interface SessionPort {
   describe(workflowId: string, caller: SessionCaller, signal?: AbortSignal): Promise<GetResponse>;
   /**
    * The session's events with a sequence greater than `afterSequence`, read
-   * from the workflow history with Temporal's long-poll; ends after the
+   * from the workflow history with Temporal's long-poll (one per session,
+   * shared by all its watchers: session-feed.ts); ends after the
    * terminal event or when `signal` aborts. Visibility and the token as for
    * {@link describe}; throws like it.
    */
@@ -159,6 +162,37 @@ export function createTemporalSessionPort(temporalConnection: TemporalConnection
     labelNames: ["operation"] as const,
     buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
     registers: [registry],
+  });
+
+  /** One page of a session's history for the shared feeds; see {@link ReadHistoryPage}. */
+  async function readHistoryPage(workflowId: string, nextPageToken: Uint8Array | undefined, signal: AbortSignal): Promise<HistoryPage> {
+    let page: temporal.api.workflowservice.v1.GetWorkflowExecutionHistoryResponse;
+    try {
+      page = await connection.withAbortSignal(signal, () =>
+        connection.withDeadline(Date.now() + LONG_POLL_TIMEOUT_MS, () =>
+          connection.workflowService.getWorkflowExecutionHistory({ namespace, execution: { workflowId }, nextPageToken, waitNewEvent: true }),
+        ),
+      );
+    } catch (error) {
+      if (signal.aborted || grpcCode(error) === GrpcStatus.CANCELLED) return { events: [], nextPageToken, ended: true };
+      // A long-poll that saw no news before our own deadline: ask again.
+      if (grpcCode(error) === GrpcStatus.DEADLINE_EXCEEDED) return { events: [], nextPageToken, ended: false };
+      throw translate("watch", error, workflowId);
+    }
+    calls.inc({ operation: "watch", outcome: "ok" });
+    const events = page.history?.events ?? [];
+    for (const event of events) await decodePayloads(event);
+    return { events, nextPageToken: page.nextPageToken ?? undefined, ended: !page.nextPageToken?.length };
+  }
+
+  const feeds = createSessionFeeds(readHistoryPage);
+  new Gauge({
+    name: "somagent_watched_sessions",
+    help: "Sessions the API follows for Watch streams: one shared history long-poll each, however many streams watch it.",
+    registers: [registry],
+    collect() {
+      this.set(feeds.size());
+    },
   });
 
   // A finished session's Get costs two Temporal reads (describe, then the close event); its answer cannot change.
@@ -326,39 +360,16 @@ export function createTemporalSessionPort(temporalConnection: TemporalConnection
     async *watch(workflowId, afterSequence, caller, signal) {
       const description = await visibleSession(workflowId, caller, signal);
       const tokenAllowed = mayHoldToken(caller, ownerOf(description));
-      const state = createSessionEventState();
-      let nextPageToken: Uint8Array | undefined;
-      while (!signal.aborted) {
-        let page: temporal.api.workflowservice.v1.GetWorkflowExecutionHistoryResponse;
-        try {
-          page = await connection.withAbortSignal(signal, () =>
-            connection.withDeadline(Date.now() + LONG_POLL_TIMEOUT_MS, () =>
-              connection.workflowService.getWorkflowExecutionHistory({
-                namespace,
-                execution: { workflowId },
-                nextPageToken,
-                waitNewEvent: true,
-              }),
-            ),
-          );
-        } catch (error) {
-          if (signal.aborted || grpcCode(error) === GrpcStatus.CANCELLED) return;
-          // A long-poll that saw no news before our own deadline: ask again.
-          if (grpcCode(error) === GrpcStatus.DEADLINE_EXCEEDED) continue;
-          throw translate("watch", error, workflowId);
+      // Events up to the resume point are followed too (not sent): a terminal one ends the stream.
+      for await (const event of feeds.follow(workflowId, signal)) {
+        if (event.sequence <= afterSequence) continue;
+        if (event.event.case === "completed" && !tokenAllowed) {
+          const withheld = clone(WatchResponseSchema, event);
+          withholdToken(withheld.event.value as SessionResult);
+          yield withheld;
+        } else {
+          yield event;
         }
-        calls.inc({ operation: "watch", outcome: "ok" });
-        for (const event of page.history?.events ?? []) {
-          // Events up to the resume point are mapped too (not sent): they teach the
-          // mapping activity types, and a terminal one ends the stream.
-          await decodePayloads(event);
-          const mapped = toSessionEvent(event, state);
-          if (mapped?.event.case === "completed" && !tokenAllowed) withholdToken(mapped.event.value);
-          if (mapped && mapped.sequence > afterSequence) yield mapped;
-          if (mapped && isTerminalEvent(mapped)) return;
-        }
-        if (!page.nextPageToken?.length) return;
-        nextPageToken = page.nextPageToken;
       }
     },
 

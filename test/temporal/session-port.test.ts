@@ -1,8 +1,10 @@
 import { randomBytes } from "node:crypto";
+import { createClient } from "@connectrpc/connect";
+import { createConnectTransport, createGrpcTransport } from "@connectrpc/connect-node";
 import { defaultPayloadConverter, type Payload } from "@temporalio/common";
 import proto, { type temporal } from "@temporalio/proto";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
-import { SessionStatus, type WatchResponse } from "../../gen/somagent/orchestrator/v1/session_pb.js";
+import { SessionService, SessionStatus, type WatchResponse } from "../../gen/somagent/orchestrator/v1/session_pb.js";
 import { createMetricsRegistry } from "../../src/shared/metrics.js";
 import { createTemporalConnection, type TemporalConnection } from "../../src/temporal/connection.js";
 import { CallerMismatchError, SessionAlreadyExistsError, SessionNotFoundError } from "../../src/temporal/errors.js";
@@ -148,6 +150,41 @@ describe("Temporal session port", () => {
     expect(resumed.map((e) => e.sequence)).toEqual([seen[1]!.sequence]);
     const afterEnd = await collect(fixture.sessions.watch("session-port-watch", seen[1]!.sequence, ANONYMOUS_CALLER, new AbortController().signal));
     expect(afterEnd).toEqual([]);
+  });
+
+  it("serves several watchers of one session, over real sockets, from one history long-poll: each sees every event once, a late one from the start", async () => {
+    await fixture.sessions.start(input("port-shared"), ANONYMOUS_CALLER);
+    const workflowId = "session-port-shared";
+    const watchedSessions = async () => (await fixture.registry.getSingleMetric("somagent_watched_sessions")?.get())?.values[0]?.value;
+    const grpc = createClient(SessionService, createGrpcTransport({ baseUrl: fixture.baseUrl }));
+    const connect = createClient(SessionService, createConnectTransport({ baseUrl: fixture.baseUrl, httpVersion: "2" }));
+    const follow = (client: typeof grpc, seen: string[], signal?: AbortSignal) =>
+      (async () => {
+        try {
+          for await (const event of client.watch({ workflowId }, { signal })) seen.push(`${event.sequence}:${event.event.case}`);
+        } catch (error) {
+          if (!signal?.aborted) throw error;
+        }
+      })();
+    const first: string[] = [];
+    const second: string[] = [];
+    const leaving: string[] = [];
+    const leave = new AbortController();
+    const streams = [follow(grpc, first), follow(connect, second), follow(grpc, leaving, leave.signal)];
+    await waitFor(() => first.length === 1 && second.length === 1 && leaving.length === 1);
+    expect(await watchedSessions()).toBe(1);
+    // One watcher leaving does not end the feed the others follow.
+    leave.abort();
+    const late: string[] = [];
+    streams.push(follow(connect, late));
+    await waitFor(() => late.length === 1);
+    await fixture.connection.client.workflow.getHandle(workflowId).terminate("shared feed test");
+    await Promise.all(streams);
+    expect(first.map((e) => e.split(":")[1])).toEqual(["started", "failed"]);
+    expect(second).toEqual(first);
+    expect(late).toEqual(first);
+    expect(leaving).toEqual(first.slice(0, 1));
+    expect(await watchedSessions()).toBe(0);
   });
 
   it("ends a watch quietly when its signal aborts", async () => {
