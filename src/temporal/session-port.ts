@@ -164,11 +164,29 @@ export function createTemporalSessionPort(temporalConnection: TemporalConnection
     registers: [registry],
   });
 
+  /**
+   * Runs `fn`'s Temporal calls under `signal` through a signal of their own:
+   * the SDK never removes the abort listener it adds for each call, so a
+   * long-lived signal (a Watch stream's, a feed's) would keep every call it
+   * ever made, about 80 KB each, until the stream ends.
+   */
+  async function withSignal<T>(signal: AbortSignal, fn: () => Promise<T>): Promise<T> {
+    const own = new AbortController();
+    const forward = () => own.abort(signal.reason);
+    if (signal.aborted) forward();
+    else signal.addEventListener("abort", forward, { once: true });
+    try {
+      return await connection.withAbortSignal(own.signal, fn);
+    } finally {
+      signal.removeEventListener("abort", forward);
+    }
+  }
+
   /** One page of a session's history for the shared feeds; see {@link ReadHistoryPage}. */
   async function readHistoryPage(workflowId: string, nextPageToken: Uint8Array | undefined, signal: AbortSignal): Promise<HistoryPage> {
     let page: temporal.api.workflowservice.v1.GetWorkflowExecutionHistoryResponse;
     try {
-      page = await connection.withAbortSignal(signal, () =>
+      page = await withSignal(signal, () =>
         connection.withDeadline(Date.now() + LONG_POLL_TIMEOUT_MS, () =>
           connection.workflowService.getWorkflowExecutionHistory({ namespace, execution: { workflowId }, nextPageToken, waitNewEvent: true }),
         ),
@@ -215,7 +233,7 @@ export function createTemporalSessionPort(temporalConnection: TemporalConnection
     const stop = callDuration.startTimer({ operation });
     try {
       const bounded = () => connection.withDeadline(Date.now() + CALL_TIMEOUT_MS, fn);
-      const value = await (signal ? connection.withAbortSignal(signal, bounded) : bounded());
+      const value = await (signal ? withSignal(signal, bounded) : bounded());
       calls.inc({ operation, outcome: "ok" });
       return value;
     } catch (error) {
