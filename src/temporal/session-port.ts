@@ -117,19 +117,43 @@ const CALL_TIMEOUT_MS = 10_000;
 const LONG_POLL_TIMEOUT_MS = 30_000;
 
 /**
- * How long Get reuses what it read of a closed session. A closed run never
- * changes, but Temporal may still delete it (retention) or reset it into a new
- * run under the same id: for this long after a read, Get answers as it did.
+ * How long what was read of a session is reused: a closed session's Get
+ * answer, and any session's owner (set at start, never changed). Neither
+ * changes for a run, but Temporal may still delete it (retention) or reset it
+ * into a new run under the same id: for this long after a read, the API
+ * answers as it did.
  */
-const CLOSED_SESSION_TTL_MS = 30_000;
-/** Closed sessions remembered at most; the oldest read is forgotten first. */
-const CLOSED_SESSION_LIMIT = 10_000;
+const RECENT_READ_TTL_MS = 30_000;
+/** Sessions remembered at most, per kind; the oldest read is forgotten first. */
+const RECENT_READ_LIMIT = 10_000;
 
 /** A closed session's Get answer (token included) and its owner, as read from Temporal. */
 interface ClosedSession {
   response: GetResponse;
   owner: SessionOwner | undefined;
-  readAt: number;
+}
+
+/** Reads of Temporal kept for {@link RECENT_READ_TTL_MS} by workflow id. */
+interface RecentReads<T> {
+  get(workflowId: string): T | undefined;
+  set(workflowId: string, value: T): void;
+}
+
+function createRecentReads<T>(): RecentReads<T> {
+  const reads = new Map<string, { value: T; readAt: number }>();
+  return {
+    get(workflowId) {
+      const read = reads.get(workflowId);
+      if (read && Date.now() - read.readAt < RECENT_READ_TTL_MS) return read.value;
+      reads.delete(workflowId);
+      return undefined;
+    },
+    set(workflowId, value) {
+      reads.delete(workflowId);
+      reads.set(workflowId, { value, readAt: Date.now() });
+      if (reads.size > RECENT_READ_LIMIT) reads.delete(reads.keys().next().value as string);
+    },
+  };
 }
 
 const CLOSE_EVENT = api.enums.v1.HistoryEventFilterType.HISTORY_EVENT_FILTER_TYPE_CLOSE_EVENT;
@@ -152,7 +176,7 @@ export function createTemporalSessionPort(temporalConnection: TemporalConnection
   const { connection, client, codec, namespace, taskQueue } = temporalConnection;
   const calls = new Counter({
     name: "somagent_temporal_calls_total",
-    help: "Calls from the API to Temporal, by operation and outcome (ok, not_found, unavailable, deadline, aborted, error; cached: a closed session's Get answered from memory).",
+    help: "Calls from the API to Temporal, by operation and outcome (ok, not_found, unavailable, deadline, aborted, error; cached: a describe answered from a recent read).",
     labelNames: ["operation", "outcome"] as const,
     registers: [registry],
   });
@@ -214,20 +238,9 @@ export function createTemporalSessionPort(temporalConnection: TemporalConnection
   });
 
   // A finished session's Get costs two Temporal reads (describe, then the close event); its answer cannot change.
-  const closedSessions = new Map<string, ClosedSession>();
-
-  function recentClosedSession(workflowId: string): ClosedSession | undefined {
-    const closed = closedSessions.get(workflowId);
-    if (closed && Date.now() - closed.readAt < CLOSED_SESSION_TTL_MS) return closed;
-    closedSessions.delete(workflowId);
-    return undefined;
-  }
-
-  function rememberClosedSession(workflowId: string, closed: ClosedSession): void {
-    closedSessions.delete(workflowId);
-    closedSessions.set(workflowId, closed);
-    if (closedSessions.size > CLOSED_SESSION_LIMIT) closedSessions.delete(closedSessions.keys().next().value as string);
-  }
+  const closedSessions = createRecentReads<ClosedSession>();
+  // What a Watch needs to know before it follows a session: whose it is (a describe otherwise).
+  const sessionOwners = createRecentReads<{ owner: SessionOwner | undefined }>();
 
   async function call<T>(operation: string, fn: () => Promise<T>, workflowId?: string, signal?: AbortSignal): Promise<T> {
     const stop = callDuration.startTimer({ operation });
@@ -301,8 +314,20 @@ export function createTemporalSessionPort(temporalConnection: TemporalConnection
   /** The execution, when it is a session `caller` may see; else {@link SessionNotFoundError}, as for an id never used. */
   async function visibleSession(workflowId: string, caller: SessionCaller, signal?: AbortSignal): Promise<WorkflowExecutionDescription> {
     const description = await describeExecution(workflowId, signal);
-    if (!isSession(description) || !isVisibleTo(caller, ownerOf(description))) throw new SessionNotFoundError(workflowId);
+    if (!isSession(description)) throw new SessionNotFoundError(workflowId);
+    const owner = ownerOf(description);
+    sessionOwners.set(workflowId, { owner });
+    if (!isVisibleTo(caller, owner)) throw new SessionNotFoundError(workflowId);
     return description;
+  }
+
+  /** The owner of a session `caller` may see, recently read or described now; else {@link SessionNotFoundError}. */
+  async function visibleOwner(workflowId: string, caller: SessionCaller, signal: AbortSignal): Promise<SessionOwner | undefined> {
+    const known = sessionOwners.get(workflowId);
+    if (!known) return ownerOf(await visibleSession(workflowId, caller, signal));
+    calls.inc({ operation: "describe", outcome: "cached" });
+    if (!isVisibleTo(caller, known.owner)) throw new SessionNotFoundError(workflowId);
+    return known.owner;
   }
 
   return {
@@ -339,7 +364,7 @@ export function createTemporalSessionPort(temporalConnection: TemporalConnection
     },
 
     async describe(workflowId, caller, signal) {
-      const closed = recentClosedSession(workflowId);
+      const closed = closedSessions.get(workflowId);
       if (closed) {
         calls.inc({ operation: "describe", outcome: "cached" });
         if (!isVisibleTo(caller, closed.owner)) throw new SessionNotFoundError(workflowId);
@@ -369,15 +394,14 @@ export function createTemporalSessionPort(temporalConnection: TemporalConnection
         }
       }
       if (final) {
-        rememberClosedSession(workflowId, { response: clone(GetResponseSchema, response), owner: ownerOf(description), readAt: Date.now() });
+        closedSessions.set(workflowId, { response: clone(GetResponseSchema, response), owner: ownerOf(description) });
       }
       if (response.result && !mayHoldToken(caller, ownerOf(description))) withholdToken(response.result);
       return response;
     },
 
     async *watch(workflowId, afterSequence, caller, signal) {
-      const description = await visibleSession(workflowId, caller, signal);
-      const tokenAllowed = mayHoldToken(caller, ownerOf(description));
+      const tokenAllowed = mayHoldToken(caller, await visibleOwner(workflowId, caller, signal));
       // Events up to the resume point are followed too (not sent): a terminal one ends the stream.
       for await (const event of feeds.follow(workflowId, signal)) {
         if (event.sequence <= afterSequence) continue;

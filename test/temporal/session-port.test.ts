@@ -283,7 +283,7 @@ describe("Temporal session port on sessions that ran (tasks completed by hand)",
     expect(events.map((e) => e.sequence)).toEqual([...events.map((e) => e.sequence)].sort((a, b) => Number(a - b)));
   });
 
-  it("answers a repeated Get of a closed session without asking Temporal again, still per caller: the token to its owner only, nothing to another tenant", async () => {
+  it("answers a repeated Get of a closed session, and a Watch of a session recently read, without describing it again, still per caller: the token to its owner only, nothing to another tenant", async () => {
     const owner = { authenticated: true, tenant: "tenant-demo", user: "user-demo" } as const;
     const { workflowId } = await sessions.start(input("ran-cached"), owner);
     const token = { token: "raw.jwt.value", tokenType: "Bearer", expiresIn: "900", claims: { sub: "user-demo", tenantId: "tenant-demo" } };
@@ -311,6 +311,16 @@ describe("Temporal session port on sessions that ran (tasks completed by hand)",
     await expect(sessions.describe(workflowId, { ...owner, tenant: "tenant-other" })).rejects.toBeInstanceOf(SessionNotFoundError);
     await expect(sessions.describe(workflowId, ANONYMOUS_CALLER)).resolves.toMatchObject({ status: SessionStatus.COMPLETED });
     expect(await cachedGets()).toBe(before + 5);
+
+    // Watch reuses the owner read by Get, with the same rules.
+    const ownWatch = await collect(sessions.watch(workflowId, 0n, owner, new AbortController().signal));
+    const colleagueWatch = await collect(sessions.watch(workflowId, 0n, { ...owner, user: "user-colleague" }, new AbortController().signal));
+    await expect(collect(sessions.watch(workflowId, 0n, { ...owner, tenant: "tenant-other" }, new AbortController().signal))).rejects.toBeInstanceOf(
+      SessionNotFoundError,
+    );
+    expect(await cachedGets()).toBe(before + 8);
+    expect(ownWatch.at(-1)?.event).toMatchObject({ case: "completed", value: { token: { token: "raw.jwt.value" } } });
+    expect(colleagueWatch.at(-1)?.event).toMatchObject({ case: "completed", value: { token: { token: "", tokenType: "Bearer" } } });
   });
 
   it("maps a failed session to FAILED with the root cause's message", async () => {
