@@ -13,7 +13,7 @@ import { installTemporal, startTemporal, type TemporalServer } from "./temporal.
 /** Ports for each component; unset ones are chosen free. */
 export interface InfrastructureOptions {
   stateDir: string;
-  temporal?: { port?: number; uiPort?: number; ui?: boolean; persistent?: boolean };
+  temporal?: { port?: number; uiPort?: number; ui?: boolean; uiCodecEndpoint?: string; persistent?: boolean };
   kafka?: { port?: number; controllerPort?: number };
   ray?: { gcsPort?: number; dashboardPort?: number; servePort?: number; tempDir?: string };
 }

@@ -8,6 +8,7 @@ import http from "node:http";
 import type { AddressInfo } from "node:net";
 import { Code, ConnectError, createContextValues, type ContextValues } from "@connectrpc/connect";
 import { trace, type Tracer } from "@opentelemetry/api";
+import type { PayloadCodec } from "@temporalio/common";
 import { Health } from "../../gen/grpc/health/v1/health_pb.js";
 import { ServerReflection as ReflectionV1 } from "../../gen/grpc/reflection/v1/reflection_pb.js";
 import { ServerReflection as ReflectionV1alpha } from "../../gen/grpc/reflection/v1alpha/reflection_pb.js";
@@ -19,6 +20,7 @@ import { API_MAX_REQUEST_BYTES, DEFAULT_EDGE_LIMITS, type ApiAuthConfig, type Ed
 import type { Registry } from "../shared/metrics.js";
 import type { SessionPort } from "../temporal/session-port.js";
 import { createAuthInterceptor, createJwtVerifier } from "./auth.js";
+import { createCodecEndpoint } from "./codec-endpoint.js";
 import { createCors } from "./cors.js";
 import { shuttingDownError, toConnectError } from "./errors.js";
 import { createFrontDoor } from "./front-door.js";
@@ -57,6 +59,8 @@ export interface ApiServerDeps {
   readinessIntervalMs?: number;
   /** Interval of keep-alive comments on server-sent event streams (default 15 s). */
   sseHeartbeatMs?: number;
+  /** Serves Temporal's remote codec protocol at `/codec/*` with this codec, for the Temporal Web UI at these origins (see codec-endpoint.ts). */
+  codecEndpoint?: { codec: PayloadCodec; namespace: string; allowedOrigins: readonly string[] };
 }
 
 /** A running (or ready to run) API server. */
@@ -98,11 +102,12 @@ export function createServer(deps: ApiServerDeps): ApiServer {
   } else {
     logger.warn("the API is unauthenticated: any caller may start sessions for any tenant and user and read every session, tokens included; set API_AUTH_JWKS_URL, API_AUTH_ISSUER and API_AUTH_AUDIENCE to require bearer tokens");
   }
+  const verifier = deps.auth && createJwtVerifier(deps.auth, logger);
   const interceptors = [
     createObserveInterceptor(observer),
     createErrorInterceptor(logger),
     // Before the stream limits (which count per authenticated caller) and validation.
-    createAuthInterceptor(deps.auth && createJwtVerifier(deps.auth, logger), [SessionService]),
+    createAuthInterceptor(verifier, [SessionService]),
     createStreamLimitsInterceptor(limits),
     createValidationInterceptor(),
   ];
@@ -129,6 +134,7 @@ export function createServer(deps: ApiServerDeps): ApiServer {
   });
 
   const applyCors = createCors(deps.corsAllowedOrigins);
+  const codecEndpoint = deps.codecEndpoint && createCodecEndpoint({ ...deps.codecEndpoint, verifier, logger });
   /** `GET` routes answered before any protocol, also while shutting down. */
   const sideRoutes = new Map(
     [
@@ -164,6 +170,8 @@ export function createServer(deps: ApiServerDeps): ApiServer {
 
   function route(req: HttpRequest, res: HttpResponse): void {
     const url = parseRequestTarget(req);
+    // Before the API's CORS: the UI's origin is allowed here only.
+    if (codecEndpoint?.(req, res, url)) return;
     if (applyCors(req, res)) return;
     const side = req.method === "GET" ? sideRoutes.get(url.pathname) : undefined;
     if (side) {
