@@ -1,7 +1,8 @@
 /**
  * The API server: one cleartext port serving gRPC (h2c prior knowledge),
  * gRPC-Web, Connect and REST/JSON over HTTP/1.1 and HTTP/2, plus `/health`,
- * `/ready`, `/metrics`, gRPC health and server reflection. Tests start it on
+ * `/ready`, `/metrics`, `/openapi.json`, the codec endpoint for the Temporal
+ * UI, gRPC health and server reflection. Tests start it on
  * port 0; only `main.ts` listens on the configured port.
  */
 import http from "node:http";
@@ -29,6 +30,7 @@ import { writeError, type HttpRequest, type HttpResponse } from "./http-response
 import { PROTOCOL, createErrorInterceptor, createObserveInterceptor, createValidationInterceptor, protocolOf } from "./interceptors.js";
 import { createApiMetrics } from "./metrics.js";
 import { createCallObserver } from "./observation.js";
+import { openApiRoute } from "./openapi.js";
 import { createReadiness, type Readiness } from "./readiness.js";
 import { createReflectionServices } from "./reflection-service.js";
 import { parseRequestTarget } from "./request-target.js";
@@ -147,6 +149,7 @@ export function createServer(deps: ApiServerDeps): ApiServer {
         },
       } satisfies SideRoute,
       metricsRoute(deps.registry),
+      openApiRoute(),
     ].map((route) => [route.path, route]),
   );
 
