@@ -1,7 +1,7 @@
 /**
  * The tools the README runs through npm, as a user runs them: `npm run -s
- * grpcurl` and `npm run -s temporal` against the running service and its
- * Temporal, and `npm run -s audit:tail` against the run's Kafka after one
+ * grpcurl`, `npx buf curl` and `npm run -s temporal` against the running
+ * service and its Temporal, and `npm run -s audit:tail` against the run's Kafka after one
  * session ended; and the services' logs, which must carry no warning.
  */
 import { randomUUID } from "node:crypto";
@@ -46,6 +46,26 @@ describe("npm run grpcurl", () => {
     expect(watch.code, `${watch.stderr}\n${stack.logs.join("\n")}`).toBe(0);
     expect(watch.stdout).toContain('"completed"');
   }, 180_000);
+});
+
+describe("npx buf curl", () => {
+  const bufCurl = (...args: string[]) => runClient("npx", ["buf", "curl", ...args], { cwd: repoRoot });
+
+  it("lists the services through reflection", async () => {
+    const run = await bufCurl("--http2-prior-knowledge", "--list-services", stack.baseUrl);
+    expect(run.code, run.stderr).toBe(0);
+    expect(run.stdout.split("\n")).toEqual(expect.arrayContaining(["somagent.orchestrator.v1.SessionService"]));
+  });
+
+  it("gets the session over gRPC and over Connect", async () => {
+    const body = JSON.stringify({ workflow_id: WORKFLOW_ID });
+    const url = `${stack.baseUrl}/somagent.orchestrator.v1.SessionService/Get`;
+    for (const protocol of [["--protocol", "grpc", "--http2-prior-knowledge"], ["--protocol", "connect"]]) {
+      const run = await bufCurl(...protocol, "-d", body, url);
+      expect(run.code, run.stderr).toBe(0);
+      expect(JSON.parse(run.stdout)).toMatchObject({ workflowId: WORKFLOW_ID, status: "SESSION_STATUS_COMPLETED" });
+    }
+  });
 });
 
 describe("npm run temporal", () => {
