@@ -13,7 +13,7 @@ import { SessionService } from "../gen/somagent/orchestrator/v1/session_pb.js";
 
 interface Operation {
   operationId?: string;
-  responses?: Record<string, { content?: Record<string, unknown> }>;
+  responses?: Record<string, { description?: string; content?: Record<string, unknown> }>;
 }
 
 const [source, target] = process.argv.slice(2);
