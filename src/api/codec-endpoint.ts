@@ -10,11 +10,13 @@
 import { Code, ConnectError } from "@connectrpc/connect";
 import type { Payload, PayloadCodec } from "@temporalio/common";
 import type { JsonValue } from "@bufbuild/protobuf";
+import { Counter } from "prom-client";
 import { COMPANION_MAX_BODY_BYTES } from "../config.js";
 import type { Logger } from "../shared/logger.js";
+import type { Registry } from "../shared/metrics.js";
 import { bearerToken, type TokenVerifier } from "./auth.js";
 import { createCors } from "./cors.js";
-import { malformedBodyError, methodNotAllowedError, toConnectError, unsupportedMediaTypeError } from "./errors.js";
+import { HttpStatusError, codeName, malformedBodyError, methodNotAllowedError, toConnectError, unsupportedMediaTypeError } from "./errors.js";
 import { writeError, writeJson, type HttpRequest, type HttpResponse } from "./http-responses.js";
 import { parseJson, readBody } from "./rest-transcoder.js";
 
@@ -44,6 +46,8 @@ export interface CodecEndpointOptions {
   /** The API's bearer-token check; unset when authentication is off. */
   verifier: TokenVerifier | undefined;
   logger: Logger;
+  /** Where `somagent_api_codec_requests_total` is registered. */
+  registry: Registry;
 }
 
 /**
@@ -58,6 +62,13 @@ export interface CodecEndpointOptions {
  */
 export function createCodecEndpoint(options: CodecEndpointOptions): (req: HttpRequest, res: HttpResponse, url: URL) => boolean {
   const applyCors = createCors(options.allowedOrigins, ["X-Namespace"]);
+  // Refusals stand out: a payload that does not decrypt is tampering or a key missing from PAYLOAD_CODEC_KEYS.
+  const requests = new Counter({
+    name: "somagent_api_codec_requests_total",
+    help: "Requests to the codec endpoint for the Temporal UI, by operation (decode, encode) and canonical code.",
+    labelNames: ["operation", "code"] as const,
+    registers: [options.registry],
+  });
 
   async function convert(req: HttpRequest, operation: "decode" | "encode"): Promise<JsonValue> {
     if (options.verifier) await options.verifier(bearerToken(req.headers.authorization ?? null));
@@ -99,8 +110,15 @@ export function createCodecEndpoint(options: CodecEndpointOptions): (req: HttpRe
       return true;
     }
     convert(req, operation).then(
-      (body) => writeJson(res, 200, body),
-      (error: unknown) => writeError(res, toConnectError(error, options.logger)),
+      (body) => {
+        requests.inc({ operation, code: "OK" });
+        writeJson(res, 200, body);
+      },
+      (thrown: unknown) => {
+        const error = toConnectError(thrown instanceof HttpStatusError ? thrown.error : thrown, options.logger);
+        requests.inc({ operation, code: codeName(error.code) });
+        writeError(res, thrown instanceof HttpStatusError ? thrown : error);
+      },
     );
     return true;
   };

@@ -136,7 +136,7 @@ export function createServer(deps: ApiServerDeps): ApiServer {
   });
 
   const applyCors = createCors(deps.corsAllowedOrigins);
-  const codecEndpoint = deps.codecEndpoint && createCodecEndpoint({ ...deps.codecEndpoint, verifier, logger });
+  const codecEndpoint = deps.codecEndpoint && createCodecEndpoint({ ...deps.codecEndpoint, verifier, logger, registry: deps.registry });
   /** `GET` routes answered before any protocol, also while shutting down. */
   const sideRoutes = new Map(
     [

@@ -17,6 +17,7 @@ import { createSessionWorker, type SessionWorker } from "../../src/worker/sessio
 import { startIdentityService, startPolicyEngine, temporaryDirectory, type StartedCompanion } from "../companions/start-companions.js";
 import { infra } from "../support/infra.js";
 import { testWorkerConfig } from "../worker/worker-config.js";
+import { CODEC_MAX_BODY_BYTES } from "../../src/api/codec-endpoint.js";
 import { startApiFixture, startExtraServer, type ApiFixture } from "./api-fixture.js";
 
 type PayloadJson = { metadata: Record<string, string>; data: string };
@@ -180,6 +181,27 @@ describe("the codec endpoint (Temporal's remote codec protocol)", () => {
     const plain = { metadata: { encoding: b64("json/plain") }, data: b64('"plaintext"') };
     const { json } = await codec(fixture.baseUrl, "decode", { payloads: [plain] });
     expect(json.payloads).toEqual([plain]);
+  });
+
+  it("refuses a body past its limit (413) and one that is not JSON (415)", async () => {
+    const tooLarge = await fetch(`${fixture.baseUrl}/codec/decode`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ payloads: [{ data: "A".repeat(CODEC_MAX_BODY_BYTES) }] }),
+    });
+    expect(tooLarge.status).toBe(413);
+    expect(((await tooLarge.json()) as { status: string }).status).toBe("RESOURCE_EXHAUSTED");
+    const notJson = await fetch(`${fixture.baseUrl}/codec/decode`, { method: "POST", headers: { "content-type": "text/plain" }, body: "{}" });
+    expect(notJson.status).toBe(415);
+  });
+
+  it("counts its requests by operation and code", async () => {
+    const metrics = await (await fetch(`${fixture.baseUrl}/metrics`)).text();
+    const count = (labels: string) => Number(new RegExp(`^somagent_api_codec_requests_total\\{${labels}\\} (\\d+)$`, "m").exec(metrics)?.[1] ?? 0);
+    expect(count('operation="encode",code="OK"')).toBeGreaterThanOrEqual(1);
+    expect(count('operation="decode",code="OK"')).toBeGreaterThanOrEqual(3);
+    expect(count('operation="decode",code="INVALID_ARGUMENT"')).toBeGreaterThanOrEqual(6);
+    expect(count('operation="decode",code="RESOURCE_EXHAUSTED"')).toBe(1);
   });
 
   it("serves only POST", async () => {
