@@ -8,6 +8,7 @@ COPY package.json package-lock.json ./
 RUN npm ci --no-audit --no-fund
 COPY tsconfig.json tsconfig.build.json ./
 COPY gen ./gen
+COPY openapi ./openapi
 COPY src ./src
 RUN npm run build && npm run build:workflow-bundle && npm prune --omit=dev
 

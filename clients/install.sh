@@ -2,7 +2,7 @@
 # Installs the tools the client interop tests and `npm run generate:clients`
 # need, each into ~/.cache/somagent-orchestrator/<tool>-<version>/ so a
 # version bump installs beside the old one and a warm cache costs nothing.
-#   clients/install.sh            Go protoc plugins, grpcurl, Python venv
+#   clients/install.sh            Go protoc plugins (stubs and OpenAPI), grpcurl, Python venv
 #   clients/install.sh chromium   also Debian's chromium (needs root, apt)
 # Prints one "<tool> <seconds>s" line per tool it had to install.
 set -euo pipefail
@@ -10,6 +10,7 @@ set -euo pipefail
 CACHE="${SOMAGENT_CACHE_DIR:-$HOME/.cache/somagent-orchestrator}"
 PROTOC_GEN_GO_VERSION=v1.36.12
 PROTOC_GEN_GO_GRPC_VERSION=v1.6.2
+PROTOC_GEN_OPENAPI_VERSION=v0.7.1
 GRPCURL_VERSION=v1.9.4
 GRPCIO_TOOLS_VERSION=1.85.1
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -32,6 +33,11 @@ go_plugins() {
   GOBIN="$1/bin" go install "google.golang.org/grpc/cmd/protoc-gen-go-grpc@$PROTOC_GEN_GO_GRPC_VERSION"
 }
 
+# gnostic's OpenAPI 3 generator (buf.gen.clients.yaml writes openapi/openapi.yaml with it).
+openapi_plugin() {
+  GOBIN="$1/bin" go install "github.com/google/gnostic/cmd/protoc-gen-openapi@$PROTOC_GEN_OPENAPI_VERSION"
+}
+
 grpcurl() {
   GOBIN="$1/bin" go install "github.com/fullstorydev/grpcurl/cmd/grpcurl@$GRPCURL_VERSION"
 }
@@ -44,6 +50,7 @@ python_venv() {
 }
 
 install_once "$CACHE/go-protoc-plugins-$PROTOC_GEN_GO_VERSION-$PROTOC_GEN_GO_GRPC_VERSION" go_plugins
+install_once "$CACHE/protoc-gen-openapi-$PROTOC_GEN_OPENAPI_VERSION" openapi_plugin
 install_once "$CACHE/grpcurl-$GRPCURL_VERSION" grpcurl
 install_once "$CACHE/python-grpcio-tools-$GRPCIO_TOOLS_VERSION" python_venv
 

@@ -5,6 +5,7 @@
  * global setup (free ports, a fresh state directory per run).
  */
 import { mkdir } from "node:fs/promises";
+import { silenceKafkajsNegativeTimeoutWarning } from "../src/shared/kafkajs-warning.js";
 import { step } from "./progress.js";
 import { installKafka, startKafka, type KafkaBroker } from "./kafka.js";
 import { installRay, startRay, type RayCluster } from "./ray.js";
@@ -13,7 +14,7 @@ import { installTemporal, startTemporal, type TemporalServer } from "./temporal.
 /** Ports for each component; unset ones are chosen free. */
 export interface InfrastructureOptions {
   stateDir: string;
-  temporal?: { port?: number; uiPort?: number; ui?: boolean; persistent?: boolean };
+  temporal?: { port?: number; uiPort?: number; ui?: boolean; uiCodecEndpoint?: string; persistent?: boolean };
   kafka?: { port?: number; controllerPort?: number };
   ray?: { gcsPort?: number; dashboardPort?: number; servePort?: number; tempDir?: string };
 }
@@ -48,6 +49,8 @@ export async function installInfrastructure(): Promise<InstalledTools> {
  */
 export async function startInfrastructure(tools: InstalledTools, options: InfrastructureOptions): Promise<Infrastructure> {
   await mkdir(options.stateDir, { recursive: true });
+  // The Kafka readiness check below is a kafkajs client.
+  silenceKafkajsNegativeTimeoutWarning();
   const { stateDir } = options;
   const started = await Promise.allSettled([
     step("starting Temporal dev server", () => startTemporal({ binary: tools.temporal, stateDir, ...options.temporal })),

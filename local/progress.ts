@@ -27,13 +27,19 @@ export function progress(line: string): void {
   sink(line);
 }
 
+/** How often a step still running says so: a first build of the Temporal CLI takes minutes and prints nothing itself. */
+const STILL_RUNNING_EVERY_MS = 15_000;
+
 /**
- * Runs `work`, printing `label...` before and `label... done in 4m12s` (or the
- * failure) after, and returns its result.
+ * Runs `work`, printing `label...` before, `label... 45s so far` every 15 s
+ * while it runs, and `label... done in 4m12s` (or the failure) after, and
+ * returns its result.
  */
 export async function step<T>(label: string, work: () => Promise<T>): Promise<T> {
   const started = Date.now();
   progress(`${label}...`);
+  const stillRunning = setInterval(() => progress(`${label}... ${formatDuration(Date.now() - started)} so far`), STILL_RUNNING_EVERY_MS);
+  stillRunning.unref();
   try {
     const result = await work();
     progress(`${label}... done in ${formatDuration(Date.now() - started)}`);
@@ -41,5 +47,7 @@ export async function step<T>(label: string, work: () => Promise<T>): Promise<T>
   } catch (error) {
     progress(`${label}... FAILED after ${formatDuration(Date.now() - started)}`);
     throw error;
+  } finally {
+    clearInterval(stillRunning);
   }
 }

@@ -107,7 +107,7 @@ async function main(): Promise<void> {
   const tools = await installInfrastructure();
   const infra = await startInfrastructure(tools, {
     stateDir,
-    temporal: { port: PORTS.temporal, uiPort: PORTS.temporalUi, ui: true, persistent: true },
+    temporal: { port: PORTS.temporal, uiPort: PORTS.temporalUi, ui: true, uiCodecEndpoint: `http://127.0.0.1:${PORTS.api}/codec`, persistent: true },
     kafka: { port: PORTS.kafka, controllerPort: PORTS.kafkaController },
     // Ray's unix sockets live under its temp dir, whose path must stay short.
     ray: { gcsPort: PORTS.rayGcs, dashboardPort: PORTS.rayDashboard, servePort: PORTS.rayServe, tempDir: path.join(tmpdir(), "somagent-ray") },

@@ -33,6 +33,8 @@ export interface TemporalOptions {
   /** Web UI port; the UI is off when `ui` is false. */
   uiPort?: number;
   ui?: boolean;
+  /** The UI decodes payloads through this remote codec (the API's `/codec`), so it shows sessions' inputs and results. */
+  uiCodecEndpoint?: string;
   /** Keep workflows across restarts in `<stateDir>/temporal.db`. */
   persistent?: boolean;
 }
@@ -85,6 +87,7 @@ export async function startTemporal(options: TemporalOptions): Promise<TemporalS
     "--metrics-port", String(await freePort()),
     "--log-level", "warn",
     ...(ui ? ["--ui-ip", "127.0.0.1", "--ui-port", String(uiPort)] : ["--headless"]),
+    ...(ui && options.uiCodecEndpoint ? ["--ui-codec-endpoint", options.uiCodecEndpoint] : []),
     ...(options.persistent ? ["--db-filename", path.join(options.stateDir, "temporal.db"), ...SQLITE_FOR_LATENCY] : []),
     ...DEV_SERVER_FOR_LATENCY,
   ];

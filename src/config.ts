@@ -355,6 +355,8 @@ export interface ApiConfig {
   host: string;
   port: number;
   corsAllowedOrigins: string[];
+  /** `CODEC_ALLOWED_ORIGINS`: browser origins of the Temporal Web UI allowed to call `/codec/*` (default the local dev server's UI). */
+  codecAllowedOrigins: string[];
   /** Time in-flight calls get to finish on SIGTERM. */
   shutdownGraceMs: number;
   limits: EdgeLimits;
@@ -368,6 +370,7 @@ export function loadApiConfig(env: Env = process.env): ApiConfig {
     host: text(env, "HOST", "0.0.0.0", /^[0-9A-Za-z.:-]+$/),
     port: port(env, "PORT", 8090),
     corsAllowedOrigins: list(env, "CORS_ALLOWED_ORIGINS"),
+    codecAllowedOrigins: raw(env, "CODEC_ALLOWED_ORIGINS") === undefined ? ["http://127.0.0.1:8233", "http://localhost:8233"] : list(env, "CODEC_ALLOWED_ORIGINS"),
     shutdownGraceMs: positiveInt(env, "SHUTDOWN_GRACE_MS", 10_000),
     limits: edgeLimits(env),
     auth: apiAuthConfig(env),

@@ -123,7 +123,7 @@ export function createAuthInterceptor(verifier: TokenVerifier | undefined, prote
 }
 
 /** The token of an `Authorization: Bearer <token>` header (RFC 6750 §2.1); throws UNAUTHENTICATED otherwise. */
-function bearerToken(header: string | null): string {
+export function bearerToken(header: string | null): string {
   if (header === null || header.trim() === "") throw unauthenticated("this call needs an Authorization: Bearer <token> header");
   const match = /^Bearer +([A-Za-z0-9\-._~+/]+=*) *$/i.exec(header);
   if (!match?.[1]) throw unauthenticated("the Authorization header must be 'Bearer <token>' with one token", "invalid_token");

@@ -6,7 +6,7 @@
 import { Code, ConnectError, cors } from "@connectrpc/connect";
 import { writeError, type HttpRequest, type HttpResponse } from "./http-responses.js";
 
-const ALLOWED_HEADERS = [...cors.allowedHeaders, "Authorization", "Last-Event-ID"].join(", ");
+const ALLOWED_HEADERS = [...cors.allowedHeaders, "Authorization", "Last-Event-ID"];
 const ALLOWED_METHODS = [...new Set([...cors.allowedMethods, "GET", "POST"])].join(", ");
 const EXPOSED_HEADERS = cors.exposedHeaders.join(", ");
 
@@ -14,9 +14,11 @@ const EXPOSED_HEADERS = cors.exposedHeaders.join(", ");
  * Builds the CORS step for `allowedOrigins` (`*` allows any). The step adds
  * the CORS headers to a request from an allowed origin and answers
  * preflights: 204 for an allowed origin, 403 PERMISSION_DENIED for another.
- * It returns true when it answered the request.
+ * It returns true when it answered the request. `extraHeaders` are request
+ * headers allowed beside the API's (e.g. the Temporal UI's `X-Namespace`).
  */
-export function createCors(allowedOrigins: readonly string[]): (req: HttpRequest, res: HttpResponse) => boolean {
+export function createCors(allowedOrigins: readonly string[], extraHeaders: readonly string[] = []): (req: HttpRequest, res: HttpResponse) => boolean {
+  const allowedHeaders = [...ALLOWED_HEADERS, ...extraHeaders].join(", ");
   const allowAnyOrigin = allowedOrigins.includes("*");
   const allowed = new Set(allowedOrigins);
   return (req, res) => {
@@ -33,7 +35,7 @@ export function createCors(allowedOrigins: readonly string[]): (req: HttpRequest
     if (!preflight) return false;
     res.writeHead(204, {
       "access-control-allow-methods": ALLOWED_METHODS,
-      "access-control-allow-headers": ALLOWED_HEADERS,
+      "access-control-allow-headers": allowedHeaders,
       "access-control-max-age": "7200",
     });
     res.end();

@@ -21,6 +21,7 @@ async function main(): Promise<void> {
     sessions: createTemporalSessionPort(temporal, registry),
     registry,
     corsAllowedOrigins: config.corsAllowedOrigins,
+    codecEndpoint: { codec: temporal.codec, namespace: temporal.namespace, allowedOrigins: config.codecAllowedOrigins },
     shutdownGraceMs: config.shutdownGraceMs,
     limits: config.limits,
     ...(config.auth && { auth: config.auth }),

@@ -351,7 +351,7 @@ function getPath(json: JsonObject, path: string): JsonValue | undefined {
 }
 
 /** The body as strict JSON (see strict-json.ts): bad UTF-8 and duplicate keys are INVALID_ARGUMENT naming the field. */
-function parseJson(raw: Buffer): JsonValue | undefined {
+export function parseJson(raw: Buffer): JsonValue | undefined {
   if (raw.length === 0) return undefined;
   try {
     return parseStrictJson(raw);
@@ -362,7 +362,7 @@ function parseJson(raw: Buffer): JsonValue | undefined {
 }
 
 /** Reads the whole body, failing with RESOURCE_EXHAUSTED (HTTP 413) past `limit` bytes without buffering more. */
-async function readBody(req: HttpRequest, limit: number): Promise<Buffer> {
+export async function readBody(req: HttpRequest, limit: number): Promise<Buffer> {
   const declared = Number(req.headers["content-length"] ?? 0);
   if (declared > limit) throw requestTooLargeError(limit);
   const chunks: Buffer[] = [];

@@ -1,13 +1,15 @@
 /**
  * The API server: one cleartext port serving gRPC (h2c prior knowledge),
  * gRPC-Web, Connect and REST/JSON over HTTP/1.1 and HTTP/2, plus `/health`,
- * `/ready`, `/metrics`, gRPC health and server reflection. Tests start it on
+ * `/ready`, `/metrics`, `/openapi.json`, the codec endpoint for the Temporal
+ * UI, gRPC health and server reflection. Tests start it on
  * port 0; only `main.ts` listens on the configured port.
  */
 import http from "node:http";
 import type { AddressInfo } from "node:net";
 import { Code, ConnectError, createContextValues, type ContextValues } from "@connectrpc/connect";
 import { trace, type Tracer } from "@opentelemetry/api";
+import type { PayloadCodec } from "@temporalio/common";
 import { Health } from "../../gen/grpc/health/v1/health_pb.js";
 import { ServerReflection as ReflectionV1 } from "../../gen/grpc/reflection/v1/reflection_pb.js";
 import { ServerReflection as ReflectionV1alpha } from "../../gen/grpc/reflection/v1alpha/reflection_pb.js";
@@ -19,6 +21,7 @@ import { API_MAX_REQUEST_BYTES, DEFAULT_EDGE_LIMITS, type ApiAuthConfig, type Ed
 import type { Registry } from "../shared/metrics.js";
 import type { SessionPort } from "../temporal/session-port.js";
 import { createAuthInterceptor, createJwtVerifier } from "./auth.js";
+import { createCodecEndpoint } from "./codec-endpoint.js";
 import { createCors } from "./cors.js";
 import { shuttingDownError, toConnectError } from "./errors.js";
 import { createFrontDoor } from "./front-door.js";
@@ -27,6 +30,7 @@ import { writeError, type HttpRequest, type HttpResponse } from "./http-response
 import { PROTOCOL, createErrorInterceptor, createObserveInterceptor, createValidationInterceptor, protocolOf } from "./interceptors.js";
 import { createApiMetrics } from "./metrics.js";
 import { createCallObserver } from "./observation.js";
+import { openApiRoute } from "./openapi.js";
 import { createReadiness, type Readiness } from "./readiness.js";
 import { createReflectionServices } from "./reflection-service.js";
 import { parseRequestTarget } from "./request-target.js";
@@ -57,6 +61,8 @@ export interface ApiServerDeps {
   readinessIntervalMs?: number;
   /** Interval of keep-alive comments on server-sent event streams (default 15 s). */
   sseHeartbeatMs?: number;
+  /** Serves Temporal's remote codec protocol at `/codec/*` with this codec, for the Temporal Web UI at these origins (see codec-endpoint.ts). */
+  codecEndpoint?: { codec: PayloadCodec; namespace: string; allowedOrigins: readonly string[] };
 }
 
 /** A running (or ready to run) API server. */
@@ -98,11 +104,12 @@ export function createServer(deps: ApiServerDeps): ApiServer {
   } else {
     logger.warn("the API is unauthenticated: any caller may start sessions for any tenant and user and read every session, tokens included; set API_AUTH_JWKS_URL, API_AUTH_ISSUER and API_AUTH_AUDIENCE to require bearer tokens");
   }
+  const verifier = deps.auth && createJwtVerifier(deps.auth, logger);
   const interceptors = [
     createObserveInterceptor(observer),
     createErrorInterceptor(logger),
     // Before the stream limits (which count per authenticated caller) and validation.
-    createAuthInterceptor(deps.auth && createJwtVerifier(deps.auth, logger), [SessionService]),
+    createAuthInterceptor(verifier, [SessionService]),
     createStreamLimitsInterceptor(limits),
     createValidationInterceptor(),
   ];
@@ -129,6 +136,7 @@ export function createServer(deps: ApiServerDeps): ApiServer {
   });
 
   const applyCors = createCors(deps.corsAllowedOrigins);
+  const codecEndpoint = deps.codecEndpoint && createCodecEndpoint({ ...deps.codecEndpoint, verifier, logger, registry: deps.registry });
   /** `GET` routes answered before any protocol, also while shutting down. */
   const sideRoutes = new Map(
     [
@@ -141,6 +149,7 @@ export function createServer(deps: ApiServerDeps): ApiServer {
         },
       } satisfies SideRoute,
       metricsRoute(deps.registry),
+      openApiRoute(),
     ].map((route) => [route.path, route]),
   );
 
@@ -164,6 +173,8 @@ export function createServer(deps: ApiServerDeps): ApiServer {
 
   function route(req: HttpRequest, res: HttpResponse): void {
     const url = parseRequestTarget(req);
+    // Before the API's CORS: the UI's origin is allowed here only.
+    if (codecEndpoint?.(req, res, url)) return;
     if (applyCors(req, res)) return;
     const side = req.method === "GET" ? sideRoutes.get(url.pathname) : undefined;
     if (side) {

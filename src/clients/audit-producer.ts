@@ -7,13 +7,14 @@
  * event is logged as one JSON line instead, as the seed did.
  */
 import { fromJson, toJson } from "@bufbuild/protobuf";
-import { Kafka, logLevel, type Message, type Producer } from "kafkajs";
+import { Kafka, Partitioners, logLevel, type Message, type Producer } from "kafkajs";
 import { Counter } from "prom-client";
 import { AuditEventSchema, type AuditEventJson } from "../../gen/somagent/orchestrator/v1/session_pb.js";
 import type { KafkaConfig } from "../config.js";
 import type { Logger } from "../shared/logger.js";
 import type { Registry } from "../shared/metrics.js";
 import { TransientCallError } from "../shared/call-errors.js";
+import { silenceKafkajsNegativeTimeoutWarning } from "../shared/kafkajs-warning.js";
 
 /** Target name in errors and metrics. */
 export const KAFKA_TARGET = "kafka";
@@ -61,6 +62,7 @@ export function createAuditProducer(config: KafkaConfig, logger: Logger, registr
       async stop() {},
     };
   }
+  silenceKafkajsNegativeTimeoutWarning();
   const kafka = new Kafka({
     clientId: config.clientId,
     brokers: config.brokers.map((b) => `${b.host}:${b.port}`),
@@ -72,7 +74,14 @@ export function createAuditProducer(config: KafkaConfig, logger: Logger, registr
     ...KAFKA_TIMEOUTS,
   });
   // Idempotence needs acks=-1 and at most 5 in flight; one keeps per-session order trivially.
-  const producer: Producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1, allowAutoTopicCreation: false });
+  // The partitioner named (kafkajs's default, Java's murmur2, so a session's events land where Java clients put them)
+  // rather than left implicit, which kafkajs answers with a warning about its v2 default change at every start.
+  const producer: Producer = kafka.producer({
+    idempotent: true,
+    maxInFlightRequests: 1,
+    allowAutoTopicCreation: false,
+    createPartitioner: Partitioners.DefaultPartitioner,
+  });
   let connected = false;
   const send = createGroupCommit<Message>((messages) => producer.send({ topic: config.auditTopic, acks: -1, messages }).then(() => undefined));
   return {

@@ -52,6 +52,7 @@ export async function startApiFixture(options: Partial<ApiServerDeps> = {}): Pro
     shutdownGraceMs: 5_000,
     logger: createLogger("api-test", (line) => logs.push(line)),
     readinessIntervalMs: 250,
+    codecEndpoint: { codec: connection.codec, namespace: connection.namespace, allowedOrigins: ["http://127.0.0.1:8233"] },
     ...options,
   });
   const close = async () => {
