@@ -68,6 +68,7 @@ export async function createSessionWorker(config: WorkerConfig, options: Session
       identity: options.identity,
       completions: options.completions,
       audit,
+      sessionTimeouts: config.sessionTimeouts,
     }),
     // Refuses plaintext: a session whose input did not come through the API's codec never runs.
     dataConverter: { payloadCodecs: [createEncryptionCodec(config.temporal.codecKeys, { refusePlaintext: true })] },
