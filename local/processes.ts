@@ -8,6 +8,7 @@ import { spawn } from "node:child_process";
 import { createWriteStream } from "node:fs";
 import { mkdir, readFile, readdir } from "node:fs/promises";
 import { connect, createServer } from "node:net";
+import { constants as osConstants } from "node:os";
 import path from "node:path";
 
 /** A port free on 127.0.0.1 right now. */
@@ -90,6 +91,8 @@ export interface Daemon {
   pid: number;
   /** Whether the leader has exited; the exit code (or 128 + signal) when it has. */
   exitCode(): number | undefined;
+  /** Settles with the exit code (or 128 + signal) when the leader exits. */
+  exited: Promise<number>;
   /** Live processes that belong to this daemon: its group and every descendant ever seen. */
   pids(): Promise<number[]>;
   /** SIGTERM to every process of the daemon, SIGKILL after `graceMs`; resolves when none is left. */
@@ -130,7 +133,12 @@ export async function startDaemon(name: string, command: string, args: string[],
   log.end();
   const pgid = child.pid!;
   let exit: number | undefined;
-  child.once("exit", (code, signal) => (exit = signal ? 128 : (code ?? 0)));
+  const exited = new Promise<number>((resolve) => {
+    child.once("exit", (code, signal) => {
+      exit = signal ? 128 + (osConstants.signals[signal] ?? 0) : (code ?? 0);
+      resolve(exit);
+    });
+  });
   const seen = new Map<number, string>();
 
   async function pids(): Promise<number[]> {
@@ -173,6 +181,7 @@ export async function startDaemon(name: string, command: string, args: string[],
     logFile: options.logFile,
     pid: pgid,
     exitCode: () => exit,
+    exited,
     pids,
     async stop(graceMs = 10_000) {
       signalAll(await pids(), "SIGTERM");
@@ -224,4 +233,93 @@ export async function portOpen(port: number, host = "127.0.0.1"): Promise<boolea
     });
     socket.once("error", () => resolve(false));
   });
+}
+
+/** Something `npm start` runs whose process can exit: a service or an infrastructure component. */
+export interface Component {
+  daemon: Daemon;
+  /** Stops every process of the component. */
+  stop(): Promise<void>;
+}
+
+/** A component kept running: restarted with backoff whenever its process exits, until {@link Supervised.stop}. */
+export interface Supervised<T extends Component> {
+  name: string;
+  /** The running instance (a new one after each restart). */
+  current(): T;
+  /** False from an exit until the restarted instance is healthy. */
+  up(): boolean;
+  /** Restarts so far. */
+  restarts(): number;
+  /** Stops the component without restarting it (waiting for a restart in progress to end first). */
+  stop(): Promise<void>;
+}
+
+/** Restart delays: 1 s, doubling, at most 30 s; back to 1 s once an instance has run for a minute. */
+export const RESTART_BACKOFF = { initialMs: 1_000, maxMs: 30_000, stableMs: 60_000 } as const;
+
+/**
+ * Keeps `first` running: when its process exits (a crash, a SIGKILL), the rest
+ * of its processes are stopped and `start` is called again after a delay
+ * (1 s, 2 s, … {@link RESTART_BACKOFF}), and again after each failed start.
+ * Every exit and restart is `report`ed with the exit code and the log file.
+ */
+export function supervise<T extends Component>(
+  name: string,
+  first: T,
+  start: () => Promise<T>,
+  report: (line: string) => void,
+  backoff: { initialMs: number; maxMs: number; stableMs: number } = RESTART_BACKOFF,
+): Supervised<T> {
+  let instance = first;
+  let up = true;
+  let restarts = 0;
+  const stopping = new AbortController();
+  const pause = (ms: number) =>
+    new Promise<void>((resolve) => {
+      const timer = setTimeout(resolve, ms);
+      stopping.signal.addEventListener("abort", () => (clearTimeout(timer), resolve()), { once: true });
+    });
+
+  async function restartAfterEachExit(): Promise<void> {
+    let delayMs = backoff.initialMs;
+    for (;;) {
+      const upSince = Date.now();
+      const code = await instance.daemon.exited;
+      if (stopping.signal.aborted) return;
+      up = false;
+      if (Date.now() - upSince >= backoff.stableMs) delayMs = backoff.initialMs;
+      report(`${name} exited with code ${code}; restarting in ${delayMs / 1000}s (log ${instance.daemon.logFile})`);
+      // What the leader left behind (children in its group) goes too, so the restart finds its ports free.
+      await instance.stop().catch(() => {});
+      for (;;) {
+        await pause(delayMs);
+        if (stopping.signal.aborted) return;
+        delayMs = Math.min(2 * delayMs, backoff.maxMs);
+        try {
+          instance = await start();
+          break;
+        } catch (error) {
+          report(`${name} did not come back: ${(error as Error).message.split("\n")[0]}; trying again in ${delayMs / 1000}s`);
+        }
+      }
+      if (stopping.signal.aborted) return void (await instance.stop());
+      up = true;
+      restarts += 1;
+      report(`${name} restarted and healthy (restart ${restarts}, log ${instance.daemon.logFile})`);
+    }
+  }
+
+  const watching = restartAfterEachExit();
+  return {
+    name,
+    current: () => instance,
+    up: () => up,
+    restarts: () => restarts,
+    async stop() {
+      stopping.abort();
+      if (instance.daemon.exitCode() === undefined) await instance.stop();
+      await watching;
+    },
+  };
 }

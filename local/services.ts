@@ -9,7 +9,8 @@ import { randomBytes } from "node:crypto";
 import { chmod, writeFile } from "node:fs/promises";
 import path from "node:path";
 import { LOCAL_API_AUDIENCE, LOCAL_ISSUER } from "./caller-token.js";
-import { freePort, startDaemon, waitUntil, type Daemon } from "./processes.js";
+import { freePort, startDaemon, supervise, waitUntil, type Component, type Daemon, type Supervised } from "./processes.js";
+import { progress } from "./progress.js";
 import { identityKeyDir } from "./state-dir.js";
 
 /**
@@ -66,16 +67,23 @@ export interface ServicesOptions {
    * service's JWKS (`npm run token` signs them); unset: the API is open.
    */
   apiAuth?: "jwt";
+  /** Where each exit and restart of a service is told (default: the progress lines on stderr). */
+  report?: (line: string) => void;
 }
 
-/** One running service. */
+/** One running service, restarted with backoff when its process exits (see `supervise`). */
 export interface RunningService {
   name: string;
   /** Base URL (for the worker: its metrics and health server). */
   url: URL;
   /** Path that answers 200 when the service is healthy. */
   healthPath: string;
-  daemon: Daemon;
+  /** The service's process: a new one after each restart. */
+  readonly daemon: Daemon;
+  /** False from an exit until the restarted process answers its health check. */
+  up(): boolean;
+  /** How many times the service was restarted. */
+  restarts(): number;
 }
 
 /** The running services, in start order. */
@@ -88,7 +96,7 @@ export interface Services {
   env: Record<string, string>;
   /** The secrets made for this start: the worker's identity client secret, the policy engine's admin token. */
   secrets: { identityClientSecret: string; policyEngineAdminToken: string };
-  /** Stops every service (API first, companions last). */
+  /** Stops every service (API first, companions last), without restarting any. */
   stop(): Promise<void>;
 }
 
@@ -101,6 +109,7 @@ export async function answersOk(url: URL, headers: Record<string, string> = {}):
   }
 }
 
+/** Starts one service's process and waits until it answers its health check. */
 async function startService(
   name: string,
   script: string,
@@ -108,7 +117,7 @@ async function startService(
   healthPath: string,
   env: NodeJS.ProcessEnv,
   stateDir: string,
-): Promise<RunningService> {
+): Promise<Component> {
   const logFile = path.join(stateDir, `${name}.log`);
   // The same Node that runs us, with tsx as a loader: no dependency on PATH.
   const daemon = await startDaemon(name, process.execPath, ["--import", "tsx", script], {
@@ -122,7 +131,7 @@ async function startService(
     await daemon.stop();
     throw error;
   }
-  return { name, url, healthPath, daemon };
+  return { daemon, stop: () => daemon.stop(15_000) };
 }
 
 /** A child's environment: the launcher's own without any of {@link SECRET_VARIABLES}, then `env` (which brings the child's own secrets). */
@@ -168,7 +177,9 @@ async function freshSecret(stateDir: string, file: string): Promise<string> {
 }
 
 /**
- * Starts the companions, then the worker and the API, each once healthy.
+ * Starts the companions, then the worker and the API, each once healthy, and
+ * keeps them running: a service whose process exits is restarted with
+ * backoff, each exit and restart told to `options.report`.
  * The identity client secret and the policy engine's admin token are made
  * anew (and written to the state directory, {@link SECRET_FILES}). When one
  * service fails to come up, the ones already started are stopped.
@@ -211,10 +222,11 @@ export async function startServices(endpoints: InfrastructureEndpoints, options:
     WORKER_METRICS_PORT: String(metricsPort),
     WORKER_SDK_METRICS_PORT: String(sdkMetricsPort),
   };
-  const started: RunningService[] = [];
+  const started: Supervised<Component>[] = [];
   const stop = async () => {
-    for (const service of [...started].reverse()) await service.daemon.stop(15_000);
+    for (const service of [...started].reverse()) await service.stop();
   };
+  const report = options.report ?? progress;
   // Each process's own secrets: nothing else of SECRET_VARIABLES reaches it.
   const own = secretEnvironments({
     ...secrets,
@@ -222,10 +234,20 @@ export async function startServices(endpoints: InfrastructureEndpoints, options:
     rayAuthToken: endpoints.rayAuthToken,
     slmProviderApiKey: process.env.SLM_PROVIDER_API_KEY,
   });
-  const launch = async (name: string, script: string, url: URL, healthPath: string, secretEnv: Record<string, string>) => {
-    const service = await startService(name, script, url, healthPath, { ...env, ...secretEnv }, options.stateDir);
-    started.push(service);
-    return service;
+  const launch = async (name: string, script: string, url: URL, healthPath: string, secretEnv: Record<string, string>): Promise<RunningService> => {
+    const start = () => startService(name, script, url, healthPath, { ...env, ...secretEnv }, options.stateDir);
+    const supervised = supervise(name, await start(), start, report);
+    started.push(supervised);
+    return {
+      name,
+      url,
+      healthPath,
+      get daemon() {
+        return supervised.current().daemon;
+      },
+      up: supervised.up,
+      restarts: supervised.restarts,
+    };
   };
   try {
     const [policyEngine, identityService] = await Promise.all([

@@ -2,15 +2,21 @@
  * `npm start`: the whole local stack in the foreground — Temporal (with its
  * Web UI, workflows kept across restarts), Kafka, Ray, the policy engine and
  * identity service, the worker and the API on 8090 — installed on first use,
- * on the port map of DESIGN.md, then one summary. Ctrl-C stops everything.
+ * on the port map of DESIGN.md, then one summary. Each of them is kept
+ * running: a process that exits is restarted with backoff, the exit and the
+ * restart are printed, and a status line says which component is down.
+ * Ctrl-C stops everything, restarting nothing.
  */
 import { randomBytes } from "node:crypto";
 import { existsSync } from "node:fs";
 import { mkdir, readFile, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
-import { installInfrastructure, startInfrastructure, type Infrastructure } from "./infrastructure.js";
-import { portOpen, waitUntil } from "./processes.js";
+import { installInfrastructure, startInfrastructure, type Infrastructure, type InfrastructureOptions, type InstalledTools } from "./infrastructure.js";
+import { startKafka } from "./kafka.js";
+import { portOpen, supervise, waitUntil, type Component, type Supervised } from "./processes.js";
+import { startRay } from "./ray.js";
+import { startTemporal } from "./temporal.js";
 import { formatDuration, progress, step } from "./progress.js";
 import { SECRET_FILES, answersOk, startServices, type Services } from "./services.js";
 import { LOCAL_STATE_DIR } from "./state-dir.js";
@@ -59,6 +65,38 @@ async function assertPortsFree(): Promise<void> {
   }
 }
 
+/**
+ * Keeps Temporal, Kafka and Ray running: each is restarted in place (same
+ * ports and state; Ray with the same token, so the worker's stays valid).
+ */
+function superviseInfrastructure(infra: Infrastructure, tools: InstalledTools, options: InfrastructureOptions): Supervised<Component>[] {
+  const { stateDir } = options;
+  return [
+    supervise("temporal", infra.temporal, () => startTemporal({ binary: tools.temporal, stateDir, ...options.temporal }), progress),
+    supervise("kafka", infra.kafka, () => startKafka({ installDir: tools.kafka, stateDir, ...options.kafka }), progress),
+    supervise("ray", infra.ray, () => startRay({ binary: tools.ray, stateDir, ...options.ray, authToken: infra.ray.authToken }), progress),
+  ];
+}
+
+/** How often the status line checks that every component is up. */
+const STATUS_INTERVAL_MS = 5_000;
+
+/**
+ * Prints a status line whenever the set of down components changes: which
+ * are down (restarting), or that all are up again.
+ */
+function watchStatus(components: { name: string; up(): boolean }[]): () => void {
+  let shown = "";
+  const timer = setInterval(() => {
+    const down = components.filter((component) => !component.up()).map((component) => component.name);
+    const line = down.length > 0 ? `status: DOWN ${down.join(", ")} (restarting; see above)` : "status: every component is up";
+    if (line !== shown && (down.length > 0 || shown !== "")) progress(line);
+    shown = line;
+  }, STATUS_INTERVAL_MS);
+  timer.unref();
+  return () => clearInterval(timer);
+}
+
 async function printSummary(infra: Infrastructure, services: Services, apiAuth: "jwt" | undefined): Promise<void> {
   const rows: [string, string, boolean][] = [
     ["API (gRPC, gRPC-Web, Connect, REST)", services.api.url.href, await answersOk(new URL("/health", services.api.url))],
@@ -105,21 +143,26 @@ async function main(): Promise<void> {
   await mkdir(stateDir, { recursive: true });
   await assertPortsFree();
   const tools = await installInfrastructure();
-  const infra = await startInfrastructure(tools, {
+  const infraOptions: InfrastructureOptions = {
     stateDir,
     temporal: { port: PORTS.temporal, uiPort: PORTS.temporalUi, ui: true, uiCodecEndpoint: `http://127.0.0.1:${PORTS.api}/codec`, persistent: true },
     kafka: { port: PORTS.kafka, controllerPort: PORTS.kafkaController },
     // Ray's unix sockets live under its temp dir, whose path must stay short.
     ray: { gcsPort: PORTS.rayGcs, dashboardPort: PORTS.rayDashboard, servePort: PORTS.rayServe, tempDir: path.join(tmpdir(), "somagent-ray") },
-  });
+  };
+  const infra = await startInfrastructure(tools, infraOptions);
+  const infraSupervisors = superviseInfrastructure(infra, tools, infraOptions);
   let services: Services | undefined;
+  let stopStatus = () => {};
   let stopping = false;
   const stopAll = async (reason: string) => {
     if (stopping) return;
     stopping = true;
+    stopStatus();
     progress(`\n${reason}: stopping the stack`);
     await step("stopping services", async () => services?.stop());
-    await step("stopping infrastructure", () => infra.stop());
+    // The supervisors stop what they run (the restarted instances included) and restart nothing more.
+    await step("stopping infrastructure", () => Promise.all(infraSupervisors.map((component) => component.stop())));
     process.exit(reason === "failed" ? 1 : 0);
   };
   process.on("SIGINT", () => void stopAll("SIGINT"));
@@ -163,6 +206,7 @@ async function main(): Promise<void> {
   ).catch((error: unknown) => progress((error as Error).message));
   await printSummary(infra, services, apiAuth);
   progress(`stack up in ${formatDuration(Date.now() - began)}`);
+  stopStatus = watchStatus([...infraSupervisors, services.policyEngine, services.identityService, services.worker, services.api]);
 }
 
 main().catch((error: unknown) => {

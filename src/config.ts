@@ -6,6 +6,7 @@
 
 import { homedir } from "node:os";
 import { join, resolve } from "node:path";
+import type { SessionTimeouts, StepTimeouts } from "./workflows/contract.js";
 
 type Env = Readonly<Record<string, string | undefined>>;
 
@@ -475,6 +476,65 @@ export function loadKafkaConfig(env: Env = process.env): KafkaConfig {
   };
 }
 
+/** What an attempt adds to its calls' own limits: time for the activity around them and the result's way back. */
+const ATTEMPT_MARGIN_MS = 5_000;
+
+/**
+ * kafkajs's bound of one audit publish as `src/clients/audit-producer.ts`
+ * configures it: three tries of a 10 s request with at most 2 s between them.
+ */
+const AUDIT_PUBLISH_LIMIT_MS = 3 * 10_000 + 2 * 2_000;
+
+/**
+ * How long the identity service answers a spent MFA code again to the session
+ * that spent it (src/companions/identity-service/server.ts): a retry of the
+ * token step later than that would be refused, so its budget may not exceed it.
+ */
+const IDENTITY_SESSION_RETRY_WINDOW_MS = 10 * 60_000;
+
+/**
+ * A step's budget (`name`, default `fallback`): at least its attempt, so the
+ * first attempt is never cut short by the budget, and at most `maxMs`.
+ */
+function retryBudget(env: Env, name: string, fallback: number, attempt: { ms: number; from: string }, maxMs = Number.MAX_SAFE_INTEGER): StepTimeouts {
+  const budgetMs = positiveInt(env, name, fallback);
+  if (budgetMs < attempt.ms) {
+    throw new ConfigError(name, `at least one attempt's limit, ${attempt.from} = ${attempt.ms} ms`, String(budgetMs));
+  }
+  if (budgetMs > maxMs) throw new ConfigError(name, `at most ${maxMs} ms`, String(budgetMs));
+  return { attemptMs: attempt.ms, budgetMs };
+}
+
+/**
+ * The retry budgets (`*_RETRY_BUDGET_MS`) and each attempt's limit, derived from
+ * the calls the step makes so that call ≤ attempt ≤ budget always holds.
+ */
+function sessionTimeouts(env: Env, calls: { policyMs: number; identityMs: number; completionMs: number }): SessionTimeouts {
+  return {
+    policy: retryBudget(env, "POLICY_ENGINE_RETRY_BUDGET_MS", 45_000, {
+      ms: calls.policyMs + ATTEMPT_MARGIN_MS,
+      from: "POLICY_ENGINE_TIMEOUT_MS + 5000",
+    }),
+    // Two calls in one attempt: the token request, then (when the key is not cached) the JWKS fetch.
+    identity: retryBudget(
+      env,
+      "IDENTITY_SERVICE_RETRY_BUDGET_MS",
+      45_000,
+      { ms: 2 * calls.identityMs + ATTEMPT_MARGIN_MS, from: "2 × IDENTITY_SERVICE_TIMEOUT_MS + 5000" },
+      IDENTITY_SESSION_RETRY_WINDOW_MS,
+    ),
+    // The wait for the worker's deployment counts inside the completion's own limit (ray-serve-completions.ts).
+    completion: retryBudget(env, "RAY_SERVE_RETRY_BUDGET_MS", 120_000, {
+      ms: calls.completionMs + ATTEMPT_MARGIN_MS,
+      from: "RAY_SERVE_TIMEOUT_MS + 5000",
+    }),
+    audit: retryBudget(env, "AUDIT_RETRY_BUDGET_MS", 300_000, {
+      ms: AUDIT_PUBLISH_LIMIT_MS + ATTEMPT_MARGIN_MS,
+      from: "the Kafka producer's limit of one publish (34000) + 5000",
+    }),
+  };
+}
+
 /** Configuration of the worker process. */
 export interface WorkerConfig {
   temporal: TemporalConfig;
@@ -488,6 +548,8 @@ export interface WorkerConfig {
   identityServiceTimeoutMs: number;
   kafka: KafkaConfig;
   ray: RayConfig;
+  /** Each step's attempt limit and retry budget (`*_RETRY_BUDGET_MS`); sessions read them when they start. */
+  sessionTimeouts: SessionTimeouts;
   metricsHost: string;
   /** `WORKER_METRICS_PORT`: our `/metrics` (prom-client) and `/health` (default 9464). */
   metricsPort: number;
@@ -500,15 +562,23 @@ export interface WorkerConfig {
 
 /** Reads the worker's configuration; throws {@link ConfigError}. */
 export function loadWorkerConfig(env: Env = process.env): WorkerConfig {
+  const policyEngineTimeoutMs = positiveInt(env, "POLICY_ENGINE_TIMEOUT_MS", 10_000);
+  const identityServiceTimeoutMs = positiveInt(env, "IDENTITY_SERVICE_TIMEOUT_MS", 10_000);
+  const ray = rayConfig(env);
   return {
     temporal: temporalConfig(env),
     policyEngineUrl: httpUrl(env, "POLICY_ENGINE_URL", "http://policy-engine:8000/v1/evaluate"),
-    policyEngineTimeoutMs: positiveInt(env, "POLICY_ENGINE_TIMEOUT_MS", 10_000),
+    policyEngineTimeoutMs,
     identityServiceUrl: httpUrl(env, "IDENTITY_SERVICE_URL", "http://identity-service:8000/v1/tokens/issue"),
     identityClient: identityClientCredentials(env),
-    identityServiceTimeoutMs: positiveInt(env, "IDENTITY_SERVICE_TIMEOUT_MS", 10_000),
+    identityServiceTimeoutMs,
     kafka: loadKafkaConfig(env),
-    ray: rayConfig(env),
+    ray,
+    sessionTimeouts: sessionTimeouts(env, {
+      policyMs: policyEngineTimeoutMs,
+      identityMs: identityServiceTimeoutMs,
+      completionMs: ray.timeouts.completionMs,
+    }),
     metricsHost: text(env, "WORKER_METRICS_HOST", "0.0.0.0", /^[0-9A-Za-z.:-]+$/),
     metricsPort: port(env, "WORKER_METRICS_PORT", 9464),
     sdkMetricsPort: port(env, "WORKER_SDK_METRICS_PORT", 9465),

@@ -61,6 +61,48 @@ describe("loadWorkerConfig", () => {
   });
 });
 
+describe("loadWorkerConfig: retry budgets", () => {
+  const required = { PAYLOAD_CODEC_KEYS: key, IDENTITY_SERVICE_CLIENT_SECRET: clientSecret };
+
+  it("keeps the budgets that were fixed in code, each attempt its calls' limits plus 5 s", () => {
+    expect(loadWorkerConfig(required).sessionTimeouts).toEqual({
+      policy: { attemptMs: 15_000, budgetMs: 45_000 },
+      identity: { attemptMs: 25_000, budgetMs: 45_000 },
+      completion: { attemptMs: 65_000, budgetMs: 120_000 },
+      audit: { attemptMs: 39_000, budgetMs: 300_000 },
+    });
+  });
+
+  it("reads a budget per step, so tests can shorten them and operators size them", () => {
+    const config = loadWorkerConfig({
+      ...required,
+      POLICY_ENGINE_TIMEOUT_MS: "1000",
+      POLICY_ENGINE_RETRY_BUDGET_MS: "6000",
+      IDENTITY_SERVICE_RETRY_BUDGET_MS: "600000",
+      RAY_SERVE_RETRY_BUDGET_MS: "900000",
+      AUDIT_RETRY_BUDGET_MS: "3600000",
+    });
+    expect(config.sessionTimeouts.policy).toEqual({ attemptMs: 6_000, budgetMs: 6_000 });
+    expect(config.sessionTimeouts.identity.budgetMs).toBe(600_000);
+    expect(config.sessionTimeouts.completion.budgetMs).toBe(900_000);
+    expect(config.sessionTimeouts.audit.budgetMs).toBe(3_600_000);
+  });
+
+  it.each([
+    [{ POLICY_ENGINE_RETRY_BUDGET_MS: "14999" }, 'POLICY_ENGINE_RETRY_BUDGET_MS="14999" is invalid: expected at least one attempt\'s limit, POLICY_ENGINE_TIMEOUT_MS + 5000 = 15000 ms'],
+    [{ POLICY_ENGINE_TIMEOUT_MS: "60000" }, "POLICY_ENGINE_RETRY_BUDGET_MS=\"45000\" is invalid: expected at least one attempt's limit, POLICY_ENGINE_TIMEOUT_MS + 5000 = 65000 ms"],
+    [{ IDENTITY_SERVICE_TIMEOUT_MS: "25000" }, "IDENTITY_SERVICE_RETRY_BUDGET_MS=\"45000\" is invalid: expected at least one attempt's limit, 2 × IDENTITY_SERVICE_TIMEOUT_MS + 5000 = 55000 ms"],
+    [{ IDENTITY_SERVICE_RETRY_BUDGET_MS: "600001" }, 'IDENTITY_SERVICE_RETRY_BUDGET_MS="600001" is invalid: expected at most 600000 ms'],
+    [{ RAY_SERVE_TIMEOUT_MS: "120000" }, "RAY_SERVE_RETRY_BUDGET_MS=\"120000\" is invalid: expected at least one attempt's limit, RAY_SERVE_TIMEOUT_MS + 5000 = 125000 ms"],
+    [{ AUDIT_RETRY_BUDGET_MS: "30000" }, 'AUDIT_RETRY_BUDGET_MS="30000" is invalid: expected at least one attempt\'s limit'],
+    [{ AUDIT_RETRY_BUDGET_MS: "5m" }, 'AUDIT_RETRY_BUDGET_MS="5m" is invalid: expected a positive integer'],
+  ])("refuses %j: an attempt longer than its budget, naming the variable", (variables, message) => {
+    const load = () => loadWorkerConfig({ ...required, ...variables });
+    expect(load).toThrow(ConfigError);
+    expect(load).toThrow(message);
+  });
+});
+
 describe("loadIdentityServiceConfig", () => {
   it("requires the client secret, and defaults the lockout and the host names", () => {
     expect(() => loadIdentityServiceConfig({})).toThrow(/^IDENTITY_SERVICE_CLIENT_SECRET is required/);

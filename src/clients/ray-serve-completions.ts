@@ -1,8 +1,9 @@
 /**
  * Completions from the `somagent_slm` Serve application, sent through the
  * Serve HTTP proxy in the application's snake_case body. The application is
- * deployed by the deployment it is given (`ray-serve-deployment.ts`), first
- * when this client has not seen it serve, and again when its route vanishes.
+ * kept deployed by the deployment it is given (`ray-serve-deployment.ts`):
+ * a completion only waits for it, and reports when the application stopped
+ * answering so the deployment ensures it again.
  */
 import type { CompletionJson } from "../../gen/somagent/orchestrator/v1/session_pb.js";
 import type { RayConfig } from "../config.js";
@@ -21,9 +22,10 @@ export interface SlmCompletionRequest {
   maxTokens?: number;
 }
 
-/** What the completions need of the deployment: the application made to serve (see `RayServeDeployment.ensureDeployed`). */
+/** What the completions need of the deployment (see `RayServeDeployment`): the application kept serving. */
 export interface SlmDeployment {
-  ensureDeployed(signal?: AbortSignal): Promise<void>;
+  whenServing(signal?: AbortSignal): Promise<void>;
+  reportFailure(): void;
 }
 
 /** How the completions client is wired. */
@@ -37,12 +39,12 @@ export interface RayServeCompletionsOptions {
 /** Completions from the SLM Serve application. */
 export interface RayServeCompletions {
   /**
-   * Runs one completion, deploying the application first if this client has
-   * not seen it serve (and again if the route has vanished; after a
-   * transient failure the next call checks the deployment first). Throws
-   * {@link TransientCallError} when Ray Serve is unreachable, not ready or
-   * answers 5xx, {@link PermanentCallError} for a rejected request (4xx, the
-   * message names the field) or a malformed answer; the deployment's errors as they are.
+   * Runs one completion within `RAY_SERVE_TIMEOUT_MS`, waiting for the
+   * deployment included. Throws {@link TransientCallError} when Ray Serve is
+   * unreachable, not deployed, not ready or answers 5xx (and tells the
+   * deployment, which ensures the application again), {@link PermanentCallError}
+   * for a rejected request (4xx, the message names the field) or a malformed
+   * answer; the signal's reason when the caller aborts.
    */
   complete(request: SlmCompletionRequest, signal?: AbortSignal): Promise<CompletionJson>;
 }
@@ -52,23 +54,31 @@ export function createRayServeCompletions(config: RayConfig, options: RayServeCo
   const requestJson = createRequestJson(options.registry);
   const { deployment } = options;
   const completionUrl = slmCompletionUrl(config);
-  /** Whether this client has seen the application serve since its last failure. */
-  let serving = false;
+  const limitMs = config.timeouts.completionMs;
 
-  async function deployed(signal?: AbortSignal): Promise<void> {
-    await deployment.ensureDeployed(signal);
-    serving = true;
+  /** Waits for the deployment within the completion's limit; its own failure (Ray down) as it is. */
+  async function served(limit: AbortSignal, signal?: AbortSignal): Promise<void> {
+    try {
+      await deployment.whenServing(limit);
+    } catch (error) {
+      if (!limit.aborted || signal?.aborted) throw error;
+      throw new TransientCallError(RAY_SERVE_TARGET, `Ray Serve application not deployed within ${limitMs} ms; the worker keeps deploying it`, undefined, { cause: error });
+    }
   }
 
-  async function post(request: SlmCompletionRequest, signal?: AbortSignal): Promise<CompletionJson> {
+  async function post(request: SlmCompletionRequest, limit: AbortSignal): Promise<CompletionJson> {
     const body: Record<string, unknown> = { prompt: request.prompt, model: request.model, session_id: request.sessionId };
     if (request.maxTokens !== undefined) body.max_tokens = request.maxTokens;
     try {
-      const response = await requestJson({ target: RAY_SERVE_TARGET, url: completionUrl, body, timeoutMs: config.timeouts.completionMs, signal });
+      const response = await requestJson({ target: RAY_SERVE_TARGET, url: completionUrl, body, timeoutMs: limitMs, signal: limit });
       return readCompletion(response.body);
     } catch (error) {
       if (error instanceof TransientCallError) {
         throw new TransientCallError(RAY_SERVE_TARGET, `Ray Serve is unreachable or not ready at ${completionUrl.href} (${error.detail})`, error.status, { cause: error });
+      }
+      // 404 from the proxy: the route is gone (Ray restarted, someone's PUT removed it); the next attempt finds it redeployed.
+      if (error instanceof PermanentCallError && error.status === 404) {
+        throw new TransientCallError(RAY_SERVE_TARGET, `Ray Serve has no route ${completionUrl.pathname} (${error.detail}); the worker redeploys it`, 404, { cause: error });
       }
       throw error;
     }
@@ -76,18 +86,15 @@ export function createRayServeCompletions(config: RayConfig, options: RayServeCo
 
   return {
     async complete(request, signal) {
-      if (!serving) await deployed(signal);
+      const limit = AbortSignal.any(signal ? [signal, AbortSignal.timeout(limitMs)] : [AbortSignal.timeout(limitMs)]);
+      await served(limit, signal);
       try {
-        return await post(request, signal);
+        return await post(request, limit);
       } catch (error) {
-        // Unreachable or failing: Ray may have restarted empty, and its Serve proxy only returns with
-        // a deployment, so the next call asks the dashboard first instead of trusting the old one.
-        if (error instanceof TransientCallError) serving = false;
-        // 404 from the proxy: the route is gone (Ray restarted, someone's PUT removed it); redeploy once.
-        if (!(error instanceof PermanentCallError && error.status === 404)) throw error;
-        serving = false;
-        await deployed(signal);
-        return post(request, signal);
+        // Unreachable, failing or without the route: Ray may have restarted empty. A caller's own cancellation says nothing of Ray.
+        if (error instanceof TransientCallError && !signal?.aborted) deployment.reportFailure();
+        if (signal?.aborted) throw signal.reason;
+        throw error;
       }
     },
   };

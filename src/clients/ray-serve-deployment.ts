@@ -3,13 +3,17 @@
  * Ray dashboard's Serve REST API (a declarative PUT that keeps every other
  * application), recognised by a fingerprint of its configuration, and
  * awaited by polling until the Serve proxy routes to it. No Python runs in
- * the worker. Completions are sent by `ray-serve-completions.ts`.
+ * the worker. The worker keeps it deployed, out of the request path: at start
+ * and again after a reported failure, on its own signal, with backoff.
+ * Completions are sent by `ray-serve-completions.ts` once it serves.
  */
 import { createHash } from "node:crypto";
+import { Counter, Gauge } from "prom-client";
 import { Agent, type Dispatcher } from "undici";
 import type { RayConfig } from "../config.js";
 import { PermanentCallError, TransientCallError } from "../shared/call-errors.js";
 import { isRecord, readAnswer } from "../shared/json-answer.js";
+import type { Logger } from "../shared/logger.js";
 import type { Registry } from "../shared/metrics.js";
 import { createRequestJson } from "./http-json.js";
 
@@ -55,18 +59,70 @@ export interface RayServeDeployment {
    * configuration, or the deployment fails.
    */
   ensureDeployed(signal?: AbortSignal): Promise<void>;
+  /**
+   * Keeps the application deployed from now on: ensures it at once and, after
+   * each failure, again with backoff (1 s doubling to 10 s) until it serves;
+   * logs and counts every outcome. Idempotent; stopped by `close`.
+   */
+  keepDeployed(): void;
+  /**
+   * Resolves when the kept application serves (starting to keep it if nobody
+   * has). While a deployment is under way, waits for it, or until `signal`
+   * aborts (with its reason, leaving the deployment running); while the keeper
+   * backs off after a failure, rejects at once with that failure.
+   */
+  whenServing(signal?: AbortSignal): Promise<void>;
+  /** Tells the keeper the application stopped answering (unreachable, route gone): it is ensured again. */
+  reportFailure(): void;
   /** Reads the application's status; throws like {@link RayServeDeployment.ensureDeployed}. */
   status(signal?: AbortSignal): Promise<SlmApplicationStatus>;
-  /** Stops a deployment in progress and closes the connections to the dashboard. */
+  /** Stops the keeper and a deployment in progress, and closes the connections to the dashboard; safe to call twice. */
   close(): Promise<void>;
 }
 
-/** How the deployment is reached and measured. */
+/** How the deployment is reached, measured and logged. */
 export interface RayServeDeploymentOptions {
-  /** Where the outbound-call metrics are registered. */
+  /** Where the outbound-call and deployment metrics are registered. */
   registry: Registry;
+  /** Where the keeper logs each deployment and failure. */
+  logger: Logger;
   /** How often to poll the dashboard while waiting for RUNNING (default 500 ms). */
   pollIntervalMs?: number;
+}
+
+/** The keeper's backoff after a failed deployment: 1 s, doubling, at most 10 s (Temporal's own retry cadence). */
+const KEEPER_BACKOFF = { initialMs: 1_000, maxMs: 10_000 };
+
+interface DeploymentMetrics {
+  /** `somagent_ray_serve_deployments_total{application,outcome}`: the keeper's ensures, `serving` or `failed`. */
+  ensures: Counter<"application" | "outcome">;
+  /** `somagent_ray_serve_application_serving{application}`: 1 while the keeper has seen it serve since its last failure. */
+  serving: Gauge<"application">;
+}
+
+const metricsByRegistry = new WeakMap<Registry, DeploymentMetrics>();
+
+/** The deployment metrics of `registry`, registered once however many deployments measure on it. */
+function deploymentMetrics(registry: Registry): DeploymentMetrics {
+  let metrics = metricsByRegistry.get(registry);
+  if (!metrics) {
+    metrics = {
+      ensures: new Counter({
+        name: "somagent_ray_serve_deployments_total",
+        help: "Ensures of the SLM Serve application by the worker's keeper, by outcome (serving, failed).",
+        labelNames: ["application", "outcome"] as const,
+        registers: [registry],
+      }),
+      serving: new Gauge({
+        name: "somagent_ray_serve_application_serving",
+        help: "1 while the SLM Serve application serves as far as the worker knows, 0 while it is being (re)deployed.",
+        labelNames: ["application"] as const,
+        registers: [registry],
+      }),
+    };
+    metricsByRegistry.set(registry, metrics);
+  }
+  return metrics;
 }
 
 /** Maps `RAY_NAMESPACE` to the application name and route prefix. */
@@ -164,6 +220,16 @@ export function createRayServeDeployment(config: RayConfig, options: RayServeDep
   const closing = new AbortController();
   /** The deployment in progress, which every concurrent caller joins. */
   let inProgress: Promise<void> | undefined;
+  const { logger } = options;
+  const metrics = deploymentMetrics(options.registry);
+  /**
+   * The keeper: `idle` before it starts, `ensuring` while a deployment runs,
+   * `backing-off` between a failure and the next try (`lastFailure` says why),
+   * `serving` once the application answered, until a failure is reported.
+   */
+  let keeper: "idle" | "ensuring" | "backing-off" | "serving" = "idle";
+  let lastFailure: unknown;
+  let keeping: Promise<void> | undefined;
 
   async function dashboard(method: "GET" | "PUT", body: unknown, signal?: AbortSignal): Promise<unknown> {
     try {
@@ -262,13 +328,64 @@ export function createRayServeDeployment(config: RayConfig, options: RayServeDep
     await waitRunning(signal);
   }
 
+  function ensureDeployed(signal?: AbortSignal): Promise<void> {
+    // Bound to no caller's signal: one cancelled activity must not fail the others waiting on the same deployment.
+    inProgress ??= deploy(closing.signal).finally(() => {
+      inProgress = undefined;
+    });
+    return untilAborted(inProgress, signal);
+  }
+
+  /** Ensures until the application serves, backing off after each failure; ends early on close. */
+  async function keepServing(): Promise<void> {
+    metrics.serving.set({ application: name }, 0);
+    for (let delayMs = KEEPER_BACKOFF.initialMs; !closing.signal.aborted; delayMs = Math.min(2 * delayMs, KEEPER_BACKOFF.maxMs)) {
+      keeper = "ensuring";
+      try {
+        await ensureDeployed();
+        keeper = "serving";
+        metrics.ensures.inc({ application: name, outcome: "serving" });
+        metrics.serving.set({ application: name }, 1);
+        logger.info("Ray Serve application serving", { application: name });
+        return;
+      } catch (error) {
+        if (closing.signal.aborted) return;
+        keeper = "backing-off";
+        lastFailure = error;
+        metrics.ensures.inc({ application: name, outcome: "failed" });
+        logger.warn("Ray Serve application not deployed; trying again", {
+          application: name,
+          error: (error as Error).message,
+          retryInMs: delayMs,
+        });
+        await sleep(delayMs, closing.signal).catch(() => {});
+      }
+    }
+  }
+
+  function keepDeployed(): void {
+    if (keeper !== "idle" || closing.signal.aborted) return;
+    keeper = "ensuring";
+    keeping = keepServing().finally(() => {
+      keeping = undefined;
+    });
+  }
+
   return {
-    ensureDeployed(signal) {
-      // Bound to no caller's signal: one cancelled activity must not fail the others waiting on the same deployment.
-      inProgress ??= deploy(closing.signal).finally(() => {
-        inProgress = undefined;
-      });
-      return untilAborted(inProgress, signal);
+    ensureDeployed,
+    keepDeployed,
+    async whenServing(signal) {
+      keepDeployed();
+      if (keeper === "serving") return;
+      if (keeper === "backing-off") throw lastFailure;
+      // `ensuring`: the deployment the keeper is waiting for, joined as far as this caller's signal allows.
+      await ensureDeployed(signal);
+    },
+    reportFailure() {
+      if (keeper !== "serving") return;
+      logger.warn("Ray Serve application stopped answering; ensuring it again", { application: name });
+      keeper = "idle";
+      keepDeployed();
     },
     async status(signal) {
       const app = (await details(signal)).applications[name];
@@ -282,7 +399,9 @@ export function createRayServeDeployment(config: RayConfig, options: RayServeDep
       };
     },
     async close() {
+      if (closing.signal.aborted) return;
       closing.abort(new Error("the Ray Serve deployment client is closed"));
+      await keeping;
       await inProgress?.catch(() => {});
       await dispatcher.close();
     },

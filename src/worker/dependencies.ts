@@ -20,7 +20,7 @@ export interface WorkerDependencies {
   completions: RayServeCompletions;
   /** Started and stopped by the worker. */
   audit: AuditProducer;
-  /** The Serve application the completions are sent to; the worker deploys it at start. */
+  /** The Serve application the completions are sent to; the worker keeps it deployed from start. */
   slmDeployment: RayServeDeployment;
   /** Closes what the clients hold open (the Ray dashboard's connection pool, a deployment in progress). */
   close(): Promise<void>;
@@ -28,7 +28,7 @@ export interface WorkerDependencies {
 
 /** Builds every client from `config`, measuring on `registry` and logging to `logger`; connects nothing yet. */
 export function createWorkerDependencies(config: WorkerConfig, registry: Registry, logger: Logger): WorkerDependencies {
-  const slmDeployment = createRayServeDeployment(config.ray, { registry });
+  const slmDeployment = createRayServeDeployment(config.ray, { registry, logger });
   return {
     policy: createPolicyEngineClient({ url: config.policyEngineUrl, timeoutMs: config.policyEngineTimeoutMs, registry }),
     identity: createIdentityServiceClient({

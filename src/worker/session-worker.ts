@@ -10,7 +10,7 @@ import { createJsonService } from "../shared/http/json-service.js";
 import type { Logger } from "../shared/logger.js";
 import type { Registry } from "../shared/metrics.js";
 import type { AuditProducer } from "../clients/audit-producer.js";
-import type { SlmDeployment } from "../clients/ray-serve-completions.js";
+import type { RayServeDeployment } from "../clients/ray-serve-deployment.js";
 import type { WorkerConfig } from "../config.js";
 import { createEncryptionCodec } from "../temporal/payload-codec.js";
 import { WORKFLOWS_PATH } from "./bundle.js";
@@ -25,8 +25,8 @@ export interface SessionWorkerOptions {
   completions: ActivityDeps["completions"];
   /** Started before the worker polls and stopped after it. */
   audit: AuditProducer;
-  /** Deployed once at start; completions deploy lazily too, so a failure here only warns. */
-  slmDeployment: SlmDeployment;
+  /** Kept deployed from start, out of the request path: completions only wait for it. */
+  slmDeployment: Pick<RayServeDeployment, "keepDeployed">;
   logger: Logger;
   /** What the side server's `/metrics` exposes, the registry the clients measure on; the entry point creates it. */
   registry: Registry;
@@ -68,16 +68,13 @@ export async function createSessionWorker(config: WorkerConfig, options: Session
       identity: options.identity,
       completions: options.completions,
       audit,
+      sessionTimeouts: config.sessionTimeouts,
     }),
     // Refuses plaintext: a session whose input did not come through the API's codec never runs.
     dataConverter: { payloadCodecs: [createEncryptionCodec(config.temporal.codecKeys, { refusePlaintext: true })] },
   });
-  // Deploy the Serve application once per process; completions deploy lazily too, so a failure here only warns.
-  options.slmDeployment.ensureDeployed().catch((error: unknown) => {
-    logger.error("Ray Serve application not deployed at start; the first completion will retry", {
-      error: (error as Error).message,
-    });
-  });
+  // On the deployment's own signal, retried with backoff and logged: a session never deploys, it waits for this.
+  options.slmDeployment.keepDeployed();
   const sideServer = createJsonService({
     routes: [],
     registry: options.registry,

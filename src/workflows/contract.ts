@@ -21,6 +21,8 @@ export const ACTIVITY = {
   issueIdentityToken: "issue-identity-token",
   runSlmCompletion: "run-slm-completion",
   emitAuditEvent: "emit-audit-event",
+  /** Local activity: the worker's {@link SessionTimeouts}, read once when a session starts. */
+  readSessionTimeouts: "read-session-timeouts",
 } as const;
 
 /** Model used when a request names none. */
@@ -60,4 +62,20 @@ export interface AuditRequest {
   /** Claims of the issued token: never the token itself. */
   tokenClaims?: TokenClaimsJson;
   reason?: string;
+}
+
+/** One session step's time limits, in milliseconds. */
+export interface StepTimeouts {
+  /** One attempt (Temporal's start-to-close): the step's own call limits plus a margin. */
+  attemptMs: number;
+  /** Every attempt and backoff together (Temporal's schedule-to-close): the step's retry budget. */
+  budgetMs: number;
+}
+
+/** The time limits of the session workflow's four steps, from the worker's configuration (`*_RETRY_BUDGET_MS`). */
+export interface SessionTimeouts {
+  policy: StepTimeouts;
+  identity: StepTimeouts;
+  completion: StepTimeouts;
+  audit: StepTimeouts;
 }

@@ -6,7 +6,9 @@
 import {
   ActivityFailure,
   ApplicationFailure,
+  patched,
   proxyActivities,
+  proxyLocalActivities,
   type ActivityOptions,
 } from "@temporalio/workflow";
 import type { TokenClaimsJson } from "../../gen/somagent/orchestrator/v1/session_pb.js";
@@ -17,7 +19,9 @@ import {
   type AuditRequest,
   type PolicyDecisionResult,
   type SessionInput,
+  type SessionTimeouts,
   type SessionWorkflowResult,
+  type StepTimeouts,
 } from "./contract.js";
 import { withoutAddresses } from "./failure-reason.js";
 
@@ -27,34 +31,49 @@ type SessionActivities = ReturnType<typeof createActivities>;
 /** Transient failures back off from 1 s to 10 s; permanent ones arrive non-retryable. */
 const backoff = { initialInterval: "1s", backoffCoefficient: 2, maximumInterval: "10s" } as const;
 
-/** Each HTTP companion gets a bounded budget: a few attempts over about half a minute. */
-const companionCall: ActivityOptions = {
-  startToCloseTimeout: "15s",
-  scheduleToCloseTimeout: "45s",
-  retry: { ...backoff, maximumAttempts: 5 },
+/**
+ * The limits of sessions whose history has no `read-session-timeouts` marker:
+ * they started before the budgets came from the worker's configuration, with
+ * these values fixed in code (the completion's attempt, given as 150 s, was
+ * cut to its 120 s budget by Temporal).
+ */
+const TIMEOUTS_FIXED_IN_CODE: SessionTimeouts = {
+  policy: { attemptMs: 15_000, budgetMs: 45_000 },
+  identity: { attemptMs: 15_000, budgetMs: 45_000 },
+  completion: { attemptMs: 120_000, budgetMs: 120_000 },
+  audit: { attemptMs: 30_000, budgetMs: 300_000 },
 };
+
+/** Marks histories whose limits were read from the worker; those without it replay with {@link TIMEOUTS_FIXED_IN_CODE}. */
+const SESSION_TIMEOUTS_PATCH = "session-timeouts-from-worker-config";
 
 /**
- * Ray may be restarted under a session: retry for up to two minutes (so an
- * outage of 30-60 s is survived), each attempt long enough for a deployment.
+ * The budgets reach the workflow through a local activity rather than the
+ * workflow input: the worker that runs the calls owns their limits and checks
+ * call ≤ attempt ≤ budget at start (src/config.ts), the API needs none of it,
+ * and the answer is recorded in history, so a replay sees the same limits.
  */
-const completionCall: ActivityOptions = {
-  startToCloseTimeout: "150s",
-  scheduleToCloseTimeout: "120s",
-  retry: backoff,
-};
+const { [ACTIVITY.readSessionTimeouts]: readSessionTimeouts } = proxyLocalActivities<SessionActivities>({
+  startToCloseTimeout: "5s",
+});
 
-/** Kafka may be briefly unavailable; the audit must still be written. */
-const auditCall: ActivityOptions = {
-  startToCloseTimeout: "30s",
-  scheduleToCloseTimeout: "5m",
-  retry: backoff,
-};
+async function sessionTimeouts(): Promise<SessionTimeouts> {
+  return patched(SESSION_TIMEOUTS_PATCH) ? await readSessionTimeouts() : TIMEOUTS_FIXED_IN_CODE;
+}
 
-const { [ACTIVITY.evaluatePolicy]: evaluatePolicy, [ACTIVITY.issueIdentityToken]: issueIdentityToken } =
-  proxyActivities<SessionActivities>(companionCall);
-const { [ACTIVITY.runSlmCompletion]: runSlmCompletion } = proxyActivities<SessionActivities>(completionCall);
-const { [ACTIVITY.emitAuditEvent]: emitAuditEvent } = proxyActivities<SessionActivities>(auditCall);
+/** One step's activity options: transient failures are retried until its budget is spent. */
+function stepOptions({ attemptMs, budgetMs }: StepTimeouts): ActivityOptions {
+  return { startToCloseTimeout: attemptMs, scheduleToCloseTimeout: budgetMs, retry: backoff };
+}
+
+/** The session's activities with the limits it started with. */
+function sessionActivities(timeouts: SessionTimeouts) {
+  const { [ACTIVITY.evaluatePolicy]: evaluatePolicy } = proxyActivities<SessionActivities>(stepOptions(timeouts.policy));
+  const { [ACTIVITY.issueIdentityToken]: issueIdentityToken } = proxyActivities<SessionActivities>(stepOptions(timeouts.identity));
+  const { [ACTIVITY.runSlmCompletion]: runSlmCompletion } = proxyActivities<SessionActivities>(stepOptions(timeouts.completion));
+  const { [ACTIVITY.emitAuditEvent]: emitAuditEvent } = proxyActivities<SessionActivities>(stepOptions(timeouts.audit));
+  return { evaluatePolicy, issueIdentityToken, runSlmCompletion, emitAuditEvent };
+}
 
 /** Names the outside service in a failure message, as an operator would look for it. */
 const SERVICE = {
@@ -80,6 +99,7 @@ function failureReason(step: keyof typeof SERVICE, error: unknown): string {
  * an ApplicationFailure naming the service and reason when a step fails for good.
  */
 export async function sessionStartWorkflow(input: SessionInput): Promise<SessionWorkflowResult> {
+  const { evaluatePolicy, issueIdentityToken, runSlmCompletion, emitAuditEvent } = sessionActivities(await sessionTimeouts());
   let step: keyof typeof SERVICE = ACTIVITY.evaluatePolicy;
   let policy: PolicyDecisionResult | undefined;
   let tokenClaims: TokenClaimsJson | undefined;

@@ -81,7 +81,7 @@ beforeAll(async () => {
     ray: { dashboardUrl: ray.dashboardUrl, serveUrl: ray.serveUrl, authToken: ray.authToken },
   });
   const registry = createMetricsRegistry({ processMetrics: false });
-  const deployer = createRayServeDeployment(config.ray, { registry });
+  const deployer = createRayServeDeployment(config.ray, { registry, logger: createLogger("auth-test-deployer", () => {}) });
   closers.push(() => deployer.close());
   await deployer.ensureDeployed();
   const logger = createLogger("auth-test-worker", () => {});

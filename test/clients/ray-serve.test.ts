@@ -1,8 +1,11 @@
+import { request } from "undici";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { RayConfig } from "../../src/config.js";
 import { PermanentCallError, TransientCallError } from "../../src/shared/call-errors.js";
 import { createMetricsRegistry } from "../../src/shared/metrics.js";
-import { createRayServeCompletions, type RayServeCompletions } from "../../src/clients/ray-serve-completions.js";
+import { createRayServeCompletions, type RayServeCompletions, type SlmCompletionRequest } from "../../src/clients/ray-serve-completions.js";
+import type { CompletionJson } from "../../gen/somagent/orchestrator/v1/session_pb.js";
+import { createLogger } from "../../src/shared/logger.js";
 import {
   createRayServeDeployment,
   slmApplicationConfig,
@@ -10,6 +13,7 @@ import {
   type RayServeDeployment,
 } from "../../src/clients/ray-serve-deployment.js";
 import { freePort, startRayCluster, type RayTestCluster } from "../ray/ray-cluster.js";
+import { waitFor } from "../support/wait-for.js";
 
 let cluster: RayTestCluster;
 const deployments: RayServeDeployment[] = [];
@@ -28,12 +32,42 @@ function rayConfig(overrides: Partial<RayConfig> = {}): RayConfig {
   };
 }
 
-/** The two Ray clients as the worker wires them: the completions deploy through the deployment. */
-function client(overrides: Partial<RayConfig> = {}): { deployment: RayServeDeployment; completions: RayServeCompletions } {
+/** The two Ray clients as the worker wires them (the completions wait for the deployment), and the deployment's log lines. */
+function client(overrides: Partial<RayConfig> = {}): { deployment: RayServeDeployment; completions: RayServeCompletions; log: string[] } {
   const config = rayConfig(overrides);
-  const deployment = createRayServeDeployment(config, { registry, pollIntervalMs: 200 });
+  const log: string[] = [];
+  const deployment = createRayServeDeployment(config, { registry, logger: createLogger("ray-serve-test", (line) => log.push(line)), pollIntervalMs: 200 });
   deployments.push(deployment);
-  return { deployment, completions: createRayServeCompletions(config, { deployment, registry }) };
+  return { deployment, completions: createRayServeCompletions(config, { deployment, registry }), log };
+}
+
+/** Declares the cluster's applications without `name`, as another team's PUT that forgot ours would. */
+async function removeApplication(name: string): Promise<void> {
+  const current = await applications();
+  const kept = Object.entries(current)
+    .filter(([appName]) => appName !== name)
+    .map(([, app]) => (app as AppDetails & { deployed_app_config: unknown }).deployed_app_config);
+  // undici's request, not fetch: the dashboard refuses a PUT carrying fetch's Sec-Fetch-* headers (405).
+  const response = await request(new URL("/api/serve/applications/", cluster.dashboardUrl), {
+    method: "PUT",
+    headers: { authorization: `Bearer ${cluster.authToken}`, "content-type": "application/json" },
+    body: JSON.stringify({ applications: kept }),
+  });
+  await response.body.dump();
+  expect(response.statusCode).toBe(200);
+}
+
+/** The first completion that succeeds within 120 s (those before it fail while the application is redeployed). */
+async function completionOnceServing(completions: RayServeCompletions, request: SlmCompletionRequest): Promise<CompletionJson> {
+  const deadline = Date.now() + 120_000;
+  for (;;) {
+    try {
+      return await completions.complete(request);
+    } catch (error) {
+      if (Date.now() > deadline) throw error;
+      await new Promise((resolve) => setTimeout(resolve, 500));
+    }
+  }
 }
 
 interface AppDetails {
@@ -44,10 +78,11 @@ interface AppDetails {
 
 /** What the dashboard says about every application, read with the cluster's token. */
 async function applications(): Promise<Record<string, AppDetails>> {
-  const response = await fetch(new URL("/api/serve/applications/", cluster.dashboardUrl), {
+  // undici's request, not fetch: the dashboard redacts env vars for callers that send fetch's Sec-Fetch-* headers.
+  const response = await request(new URL("/api/serve/applications/", cluster.dashboardUrl), {
     headers: { authorization: `Bearer ${cluster.authToken}` },
   });
-  return ((await response.json()) as { applications: Record<string, AppDetails> }).applications;
+  return ((await response.body.json()) as { applications: Record<string, AppDetails> }).applications;
 }
 
 function replicaIds(app: AppDetails | undefined): string[] {
@@ -171,16 +206,22 @@ describe("createRayServeDeployment and createRayServeCompletions against a real 
 
   it("throws a TransientCallError naming Ray when the dashboard is unreachable", async () => {
     const closed = new URL(`http://127.0.0.1:${await freePort()}`);
-    const error = await client({ dashboardUrl: closed, serveUrl: closed }).completions.complete({ prompt: "hi", model: "m", sessionId: "s" }).catch((e: unknown) => e);
+    const unreachable = client({ dashboardUrl: closed, serveUrl: closed });
+    const error = await unreachable.completions.complete({ prompt: "hi", model: "m", sessionId: "s" }).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(TransientCallError);
     expect((error as Error).message).toMatch(/Ray dashboard is unreachable/);
+    // Its keeper would try again with backoff until closed (and would re-declare the application it wants).
+    await unreachable.deployment.close();
   }, 60_000);
 
   it("throws a TransientCallError naming Ray Serve when the Serve proxy is unreachable", async () => {
     const closed = new URL(`http://127.0.0.1:${await freePort()}`);
-    const error = await client({ serveUrl: closed }).completions.complete({ prompt: "hi", model: "m", sessionId: "s" }).catch((e: unknown) => e);
+    const unreachable = client({ serveUrl: closed });
+    const error = await unreachable.completions.complete({ prompt: "hi", model: "m", sessionId: "s" }).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(TransientCallError);
     expect((error as Error).message).toMatch(/Ray Serve is unreachable/);
+    // Its keeper would try again with backoff until closed (and would re-declare the application it wants).
+    await unreachable.deployment.close();
   }, 60_000);
 
   it("redeploys when the provider configuration changes, and reports an unreachable upstream as transient", async () => {
@@ -189,6 +230,8 @@ describe("createRayServeDeployment and createRayServeCompletions against a real 
     const ours = client({ slmProvider: { url: upstream, apiKey: "test-key", model: undefined, timeoutMs: 5_000 } });
     expect((await ours.deployment.status()).upToDate).toBe(false);
 
+    // The redeployment is the worker's, out of any completion's limit: the call is made once it serves.
+    await ours.deployment.whenServing();
     const error = await ours.completions.complete({ prompt: "hi", model: "somagent-demo", sessionId: "s" }).catch((e: unknown) => e);
     expect((await applications())["somagent-slm"]!.last_deployed_time_s).toBeGreaterThan(before);
     expect(error).toBeInstanceOf(TransientCallError);
@@ -197,7 +240,7 @@ describe("createRayServeDeployment and createRayServeCompletions against a real 
     expect((await applications())["other-team-slm"]!.status).toBe("RUNNING");
   }, 180_000);
 
-  it("keeps a deployment going for the other callers when the caller that started it is cancelled", async () => {
+  it("keeps a deployment going for the other callers when one caller waiting for it is cancelled", async () => {
     const { deployment, completions } = client({ namespace: "third-team" });
     const request = { prompt: "kick off a demo", model: "somagent-demo", sessionId: "sess-cancel" };
     const activity = new AbortController();
@@ -213,5 +256,49 @@ describe("createRayServeDeployment and createRayServeCompletions against a real 
     expect(await cancelled).toBe(reason);
     expect((await waiting).provider).toBe("builtin-deterministic");
     expect((await deployment.status()).status).toBe("RUNNING");
+  }, 180_000);
+
+  it("completes a call while its caller cancels another in-flight completion, and leaves the application serving", async () => {
+    const { deployment, completions, log } = client({ namespace: "third-team" });
+    const request = { prompt: "kick off a demo", model: "somagent-demo", sessionId: "sess-in-flight" };
+    await deployment.whenServing();
+    const calls = Array.from({ length: 6 }, () => new AbortController());
+    const pending = calls.map((call, i) => completions.complete({ ...request, sessionId: `sess-${i}` }, call.signal).catch((e: unknown) => e));
+    const reason = new Error("activity cancelled");
+    for (const call of calls.filter((_, i) => i % 2 === 0)) call.abort(reason);
+
+    const outcomes = await Promise.all(pending);
+    for (const [i, outcome] of outcomes.entries()) {
+      if (i % 2 === 0) expect(outcome === reason || (outcome as CompletionJson).provider === "builtin-deterministic").toBe(true);
+      else expect((outcome as CompletionJson).provider).toBe("builtin-deterministic");
+    }
+    // A caller's cancellation is not Ray's failure: nothing was redeployed.
+    expect(log.filter((line) => line.includes("stopped answering"))).toEqual([]);
+    expect((await completions.complete(request)).provider).toBe("builtin-deterministic");
+  }, 60_000);
+
+  it("redeploys, on its own, the application another PUT removed, once a completion finds its route gone", async () => {
+    const { deployment, completions, log } = client({ namespace: "fourth-team" });
+    const request = { prompt: "kick off a demo", model: "somagent-demo", sessionId: "sess-removed" };
+    deployment.keepDeployed();
+    await deployment.whenServing();
+    await removeApplication("fourth-team-slm");
+    await waitFor("the application deleted", async () => (await applications())["fourth-team-slm"] === undefined, 60_000);
+
+    // The proxy drops the route a moment after the dashboard: the first call that finds it gone fails transiently
+    // (a Temporal retry) and tells the keeper, which redeploys.
+    let routeGone: unknown;
+    await waitFor("a completion finding the route gone", async () => {
+      routeGone = await completions.complete(request).then(() => undefined, (error: unknown) => error);
+      return routeGone !== undefined;
+    }, 60_000);
+    expect(routeGone).toBeInstanceOf(TransientCallError);
+    expect((await completionOnceServing(completions, request)).provider).toBe("builtin-deterministic");
+    expect((await applications())["fourth-team-slm"]!.status).toBe("RUNNING");
+    const messages = log.map((line) => (JSON.parse(line) as { message: string }).message);
+    expect(messages).toContain("Ray Serve application stopped answering; ensuring it again");
+    expect(messages.filter((m) => m === "Ray Serve application serving")).toHaveLength(2);
+    const metrics = await registry.getSingleMetricAsString("somagent_ray_serve_deployments_total");
+    expect(metrics).toContain('somagent_ray_serve_deployments_total{application="fourth-team-slm",outcome="serving"} 2');
   }, 180_000);
 });

@@ -138,19 +138,30 @@ export interface RecordingProxy {
   close(): Promise<void>;
 }
 
+/** What a {@link RecordingProxy} does besides passing requests on. */
+export interface RecordingProxyOptions {
+  /**
+   * Requests whose answer is lost: the upstream handles them, then the proxy
+   * closes the caller's connection without answering, as a network failure
+   * after the server's work would.
+   */
+  loseAnswerTo?: (request: ProxiedRequest) => boolean;
+}
+
 /**
  * Starts a real HTTP reverse proxy on a loopback port that sends every request
  * to `upstream` and its answer back, recording what the upstream received:
  * how a test sees what a companion was sent without changing the companion.
  */
-export async function startRecordingProxy(upstream: URL): Promise<RecordingProxy> {
+export async function startRecordingProxy(upstream: URL, options: RecordingProxyOptions = {}): Promise<RecordingProxy> {
   const requests: ProxiedRequest[] = [];
   const server: Server = createServer((req, res) => {
     const chunks: Buffer[] = [];
     req.on("data", (chunk: Buffer) => chunks.push(chunk));
     req.on("end", () => {
       const body = Buffer.concat(chunks);
-      requests.push({ method: req.method ?? "GET", path: req.url ?? "/", body: body.toString("utf8") });
+      const request = { method: req.method ?? "GET", path: req.url ?? "/", body: body.toString("utf8") };
+      requests.push(request);
       const headers: Record<string, string> = {};
       for (const name of ["content-type", "authorization", "accept"]) {
         const value = req.headers[name];
@@ -159,6 +170,7 @@ export async function startRecordingProxy(upstream: URL): Promise<RecordingProxy
       fetch(new URL(req.url ?? "/", upstream), { method: req.method ?? "GET", headers, ...(body.length > 0 ? { body } : {}) })
         .then(async (answer) => {
           const text = Buffer.from(await answer.arrayBuffer());
+          if (options.loseAnswerTo?.(request)) return void res.destroy();
           res.writeHead(answer.status, { "content-type": answer.headers.get("content-type") ?? "application/json" });
           res.end(text);
         })

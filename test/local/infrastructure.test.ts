@@ -14,6 +14,7 @@ import { Client, Connection } from "@temporalio/client";
 import { afterAll, describe, expect, it } from "vitest";
 import { createRayServeCompletions } from "../../src/clients/ray-serve-completions.js";
 import { createRayServeDeployment } from "../../src/clients/ray-serve-deployment.js";
+import { createLogger } from "../../src/shared/logger.js";
 import { createMetricsRegistry } from "../../src/shared/metrics.js";
 import { loadWorkerConfig } from "../../src/config.js";
 import { RAY_VERSION } from "../../local/ray.js";
@@ -79,7 +80,7 @@ describe("local Ray", () => {
       RAY_AUTH_TOKEN: authToken,
     });
     const registry = createMetricsRegistry({ processMetrics: false });
-    const deployment = createRayServeDeployment(ray, { registry });
+    const deployment = createRayServeDeployment(ray, { registry, logger: createLogger("infrastructure-test", () => {}) });
     closers.push(() => deployment.close());
     await deployment.ensureDeployed();
     const completion = await createRayServeCompletions(ray, { deployment, registry }).complete({ prompt: "kick off a demo", model: "somagent-demo", sessionId: "infra-proof" });

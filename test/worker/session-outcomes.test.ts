@@ -51,6 +51,10 @@ let policyEngine: StartedCompanion;
 /** In front of the policy engine: what the engine was sent. */
 let policyProxy: RecordingProxy;
 let identityService: StartedCompanion;
+/** In front of the identity service: loses the answer to the first token request carrying a text of {@link loseFirstTokenAnswer}. */
+let identityProxy: RecordingProxy;
+/** Texts (e.g. an MFA code as sent) whose next token request's answer the identity proxy loses, once each. */
+const loseFirstTokenAnswer = new Set<string>();
 let keyDir: ReturnType<typeof temporaryDirectory>;
 let worker: SessionWorker;
 /** Closes the clients the file created (Ray dashboard pools). */
@@ -77,7 +81,7 @@ function workerConfig(queue: string, rayCluster: TestWorkerTargets["ray"]): Work
     temporalAddress: temporal.address,
     taskQueue: queue,
     policyEngine: new URL(policyProxy.url),
-    identityService: new URL(identityService.url),
+    identityService: new URL(identityProxy.url),
     auditTopic,
     ray: rayCluster,
   });
@@ -145,9 +149,18 @@ beforeAll(async () => {
   policyEngine = await startPolicyEngine();
   policyProxy = await startRecordingProxy(policyEngine.url);
   identityService = await startIdentityService(keyDir.path);
+  identityProxy = await startRecordingProxy(new URL(identityService.url), {
+    loseAnswerTo: (request) => {
+      const marker = [...loseFirstTokenAnswer].find((text) => request.path === "/v1/tokens/issue" && request.body.includes(text));
+      return marker !== undefined && loseFirstTokenAnswer.delete(marker);
+    },
+  });
   const config = workerConfig(taskQueue, ray);
   // Deployed before the worker starts, so its own start-up deployment check is over before the tests count Ray requests.
-  const deployer = createRayServeDeployment(config.ray, { registry: createMetricsRegistry({ processMetrics: false }) });
+  const deployer = createRayServeDeployment(config.ray, {
+    registry: createMetricsRegistry({ processMetrics: false }),
+    logger: createLogger("session-outcomes-deployer", () => {}),
+  });
   closers.push(() => deployer.close());
   await deployer.ensureDeployed();
   worker = await startWorker(config); // creates the audit topic
@@ -175,6 +188,7 @@ afterAll(async () => {
   await connection?.close();
   await Promise.all(closers.map((close) => close()));
   await identityService?.close();
+  await identityProxy?.close();
   await policyProxy?.close();
   await policyEngine?.close();
   keyDir?.remove();
@@ -224,6 +238,28 @@ describe("session-start-workflow on the real stack", () => {
     expect(body.metadata).toEqual({ role: "analyst", channel: "test" });
     expect(sent[0]!.body).not.toContain("mfa_code");
     expect(sent[0]!.body).not.toContain(mfaCode);
+  });
+
+  it("completes an MFA session whose token answer was lost after the service spent the code: the retry of the same run gets its token", async () => {
+    // The next time step's code (the service accepts ±1 step): the test above spent the current one.
+    const mfaCode = totp(base32Decode("5BOMBGKBSZ6CDTYGQLTYYRSR5JUB64MR"), Date.now() / 1000 + 30);
+    const input = sessionInput({ user: "user-mfa", metadata: { mfa_code: mfaCode } });
+    const sentCode = `"mfa_code":"${mfaCode}"`;
+    loseFirstTokenAnswer.add(sentCode);
+    const tokensBefore = await tokenRequests();
+    const handle = await startSession(input);
+    const result = (await handle.result()) as SessionWorkflowResult;
+
+    expect(closedStatus(sessionResult(result))).toBe(SessionStatus.COMPLETED);
+    expect(result.token?.claims?.sub).toBe("user-mfa");
+    // Two attempts, both answered by the service: the first spent the code, the second presented it again.
+    expect(await startedAttempts(handle, ACTIVITY.issueIdentityToken)).toEqual([2]);
+    expect(await tokenRequests()).toBe(tokensBefore + 2);
+    // Both name the same workflow run: the key the service honours a spent code again for.
+    const run = `${handle.workflowId}/${(await handle.describe()).runId}`;
+    const sent = identityProxy.requests.filter((request) => request.body.includes(sentCode));
+    expect(sent.map((request) => (JSON.parse(request.body) as { session_id: string }).session_id)).toEqual([run, run]);
+    expect((await auditsOf(input.sessionId)).map((r) => r.event.status)).toEqual(["AUDIT_STATUS_ACCEPTED"]);
   });
 
   it.each([

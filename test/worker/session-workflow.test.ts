@@ -11,13 +11,13 @@ import { createLogger } from "../../src/shared/logger.js";
 import { createMetricsRegistry } from "../../src/shared/metrics.js";
 import { loadWorkerConfig } from "../../src/config.js";
 import { createEncryptionCodec } from "../../src/temporal/payload-codec.js";
-import { SESSION_WORKFLOW_TYPE, type SessionInput } from "../../src/workflows/contract.js";
+import { ACTIVITY, SESSION_WORKFLOW_TYPE, type SessionInput } from "../../src/workflows/contract.js";
 import { createWorkerDependencies, type WorkerDependencies } from "../../src/worker/dependencies.js";
 import { createSessionWorker, type SessionWorker } from "../../src/worker/session-worker.js";
 import { freePort } from "../../local/processes.js";
 import { infra } from "../support/infra.js";
 import { waitFor } from "../support/wait-for.js";
-import { cliHistory, fixtureCodecKey, recordHistory } from "./histories.js";
+import { cliHistory, closingRetryState, fixtureCodecKey, recordHistory, startedAttempts } from "./histories.js";
 import { TEST_CLIENT } from "../companions/start-companions.js";
 
 const temporal = infra().temporal;
@@ -26,6 +26,8 @@ let dependencies: WorkerDependencies;
 let client: Client;
 let connection: Connection;
 const logLines: string[] = [];
+/** How many times the unreachable-policy session tried the engine before its budget ran out. */
+let policyAttempts = 0;
 const taskQueue = `sessions-${randomUUID()}`;
 beforeAll(async () => {
   // Nothing listens here: every outside service is down.
@@ -36,6 +38,8 @@ beforeAll(async () => {
     PAYLOAD_CODEC_KEYS: `${fixtureCodecKey.id}:${fixtureCodecKey.key}`,
     POLICY_ENGINE_URL: `${closed}/v1/evaluate`,
     POLICY_ENGINE_TIMEOUT_MS: "2000",
+    // The shortest budget the 2 s call admits (2 s + 5 s per attempt) plus one backoff: the step ends in seconds.
+    POLICY_ENGINE_RETRY_BUDGET_MS: "8000",
     IDENTITY_SERVICE_CLIENT_ID: TEST_CLIENT.id,
     IDENTITY_SERVICE_CLIENT_SECRET: TEST_CLIENT.secret,
     IDENTITY_SERVICE_URL: `${closed}/v1/tokens/issue`,
@@ -86,6 +90,10 @@ describe("session worker", () => {
     const error = await handle.result().catch((e: unknown) => e);
     expect(error).toBeInstanceOf(WorkflowFailedError);
     expect((error as WorkflowFailedError).cause?.message).toMatch(/^policy engine unreachable after its retry budget: policy-engine: /);
+    // Ended by POLICY_ENGINE_RETRY_BUDGET_MS (schedule-to-close), not by a count of attempts.
+    expect(await closingRetryState(handle, ACTIVITY.evaluatePolicy)).toBe("RETRY_STATE_TIMEOUT");
+    policyAttempts = (await startedAttempts(handle, ACTIVITY.evaluatePolicy))[0] ?? 0;
+    expect(policyAttempts).toBeGreaterThan(1);
     const audits = logLines
       .map((line) => JSON.parse(line) as { message: string; audit?: { session_id: string; status: string; reason: string } })
       .filter((line) => line.message === "audit event" && line.audit?.session_id === sessionId);
@@ -116,8 +124,8 @@ describe("session worker", () => {
 
   it("shows on /metrics the calls its clients made, measured on the registry it was given", async () => {
     const text = await (await fetch(new URL("/metrics", worker.metricsUrl))).text();
-    // The session above: five attempts at the policy engine, all refused, and one audit event logged.
-    expect(text).toContain('somagent_outbound_requests_total{target="policy-engine",outcome="transient"} 5');
+    // The session above: its attempts at the policy engine, all refused, and one audit event logged.
+    expect(text).toContain(`somagent_outbound_requests_total{target="policy-engine",outcome="transient"} ${policyAttempts}`);
     expect(text).toContain('somagent_audit_publishes_total{outcome="logged"} 1');
     expect(text).toContain("process_cpu_user_seconds_total");
   });
