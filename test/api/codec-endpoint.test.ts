@@ -70,10 +70,10 @@ beforeAll(async () => {
     auditTopic: `agent.audit.codec-test-${randomUUID()}`,
     ray: { dashboardUrl: ray.dashboardUrl, serveUrl: ray.serveUrl, authToken: ray.authToken },
   });
-  const deployer = createRayServeDeployment(config.ray, { registry: createMetricsRegistry({ processMetrics: false }) });
+  const logger = createLogger("codec-test-worker", () => {});
+  const deployer = createRayServeDeployment(config.ray, { registry: createMetricsRegistry({ processMetrics: false }), logger });
   closers.push(() => deployer.close());
   await deployer.ensureDeployed();
-  const logger = createLogger("codec-test-worker", () => {});
   const registry = createMetricsRegistry({ processMetrics: false });
   const dependencies = createWorkerDependencies(config, registry, logger);
   closers.push(() => dependencies.close());
