@@ -11,16 +11,25 @@ import { connect, createServer } from "node:net";
 import { constants as osConstants } from "node:os";
 import path from "node:path";
 
-/** A port free on 127.0.0.1 right now. */
+/** Ports this process has handed out: the OS may offer a just-closed port again, and two servers would then collide. */
+const handedOut = new Set<number>();
+
+/** A port free on 127.0.0.1 right now, and never one this process handed out before (Ray takes nine at once). */
 export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once("error", reject);
-    server.listen(0, "127.0.0.1", () => {
-      const address = server.address();
-      server.close(() => resolve(typeof address === "object" && address ? address.port : 0));
+  for (;;) {
+    const port = await new Promise<number>((resolve, reject) => {
+      const server = createServer();
+      server.once("error", reject);
+      server.listen(0, "127.0.0.1", () => {
+        const address = server.address();
+        server.close(() => resolve(typeof address === "object" && address ? address.port : 0));
+      });
     });
-  });
+    if (!handedOut.has(port)) {
+      handedOut.add(port);
+      return port;
+    }
+  }
 }
 
 /** The last `lines` lines of a log file, for error messages. */
