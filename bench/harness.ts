@@ -1,0 +1,79 @@
+/** The harness: runs the pairs and the growth series on a stack, writes the report and the chart. */
+import { mkdir, writeFile } from "node:fs/promises";
+import path from "node:path";
+import { growthChart } from "./chart.js";
+import {
+  FULL_SIZES,
+  QUICK_SIZES,
+  growthSeries,
+  p1StartThroughput,
+  p2p3StartLatency,
+  p3RestVsConnect,
+  p4CheapRpc,
+  p5WholeSession,
+  p5bSessionThroughput,
+  p6WatchDelay,
+  p7OpenWatches,
+  p8AuditPublishing,
+  p9Companions,
+  preparePairs,
+  type Sizes,
+} from "./pairs.js";
+import { describeMachine, renderReport } from "./report.js";
+import type { BenchResults, PairResult } from "./results.js";
+import type { BenchStack } from "./stack.js";
+
+/** Where a run writes: the report and the chart beside it (linked relatively). */
+export interface BenchOutput {
+  reportFile: string;
+  chartFile: string;
+}
+
+/** Runs every pair and the growth series on `stack`; each pair's progress goes to stderr. */
+export async function runPairs(stack: BenchStack, sizes: Sizes): Promise<BenchResults> {
+  const context = await preparePairs(stack, sizes);
+  const pairs: PairResult[] = [];
+  const step = async <T>(name: string, run: () => Promise<T>): Promise<T> => {
+    const began = performance.now();
+    try {
+      return await run();
+    } finally {
+      process.stderr.write(`bench: ${name} took ${((performance.now() - began) / 1000).toFixed(1)} s\n`);
+    }
+  };
+  try {
+    pairs.push(await step("P1", () => p1StartThroughput(context)));
+    const { p2, startRows } = await step("P2", () => p2p3StartLatency(context));
+    pairs.push(p2, await step("P3", () => p3RestVsConnect(context, startRows)));
+    pairs.push(await step("P4", () => p4CheapRpc(context)));
+    pairs.push(await step("P5", () => p5WholeSession(context)));
+    pairs.push(await step("P5b", () => p5bSessionThroughput(context)));
+    pairs.push(p6WatchDelay(context));
+    pairs.push(await step("P7", () => p7OpenWatches(context)));
+    pairs.push(await step("P8", () => p8AuditPublishing(context)));
+    pairs.push(await step("P9", () => p9Companions(context)));
+    const growth = await step("how cost grows", () => growthSeries(context));
+    return { pairs, growth: { ...growth, watches: context.watchLevels } };
+  } finally {
+    await context.close();
+  }
+}
+
+/** Runs the bench on `stack` and writes the report and the chart to `output`; returns the report. */
+export async function runBench(stack: BenchStack, options: { quick: boolean; command: string; output: BenchOutput }): Promise<string> {
+  const startedAt = new Date();
+  const sizes = options.quick ? QUICK_SIZES : FULL_SIZES;
+  const results = await runPairs(stack, sizes);
+  await mkdir(path.dirname(options.output.chartFile), { recursive: true });
+  await writeFile(options.output.chartFile, await growthChart(results.growth));
+  const report = renderReport({
+    command: options.command,
+    machine: await describeMachine(stack),
+    startedAt,
+    plan: sizes,
+    results,
+    chart: path.relative(path.dirname(options.output.reportFile), options.output.chartFile),
+  });
+  await writeFile(options.output.reportFile, report);
+  return report;
+}
