@@ -17,6 +17,7 @@ import {
   p8AuditPublishing,
   p9Companions,
   preparePairs,
+  scaleSizes,
   type Sizes,
 } from "./pairs.js";
 import { describeMachine, renderReport } from "./report.js";
@@ -60,9 +61,9 @@ export async function runPairs(stack: BenchStack, sizes: Sizes): Promise<BenchRe
 }
 
 /** Runs the bench on `stack` and writes the report and the chart to `output`; returns the report. */
-export async function runBench(stack: BenchStack, options: { quick: boolean; command: string; output: BenchOutput }): Promise<string> {
+export async function runBench(stack: BenchStack, options: { quick: boolean; scale?: number; command: string; output: BenchOutput }): Promise<string> {
   const startedAt = new Date();
-  const sizes = options.quick ? QUICK_SIZES : FULL_SIZES;
+  const sizes = scaleSizes(options.quick ? QUICK_SIZES : FULL_SIZES, options.scale ?? 1);
   const results = await runPairs(stack, sizes);
   await mkdir(path.dirname(options.output.chartFile), { recursive: true });
   await writeFile(options.output.chartFile, await growthChart(results.growth));

@@ -85,11 +85,34 @@ export const QUICK_SIZES: Sizes = {
   growthCallsPerInFlight: 1,
 };
 
+/**
+ * `sizes` with every count multiplied by `factor` (at least one call, two
+ * sessions per batch); rounds and in-flight levels stay, so every pair and
+ * level is still measured.
+ */
+export function scaleSizes(sizes: Sizes, factor: number): Sizes {
+  const scale = (value: number, least = 1) => Math.max(least, Math.round(value * factor));
+  return {
+    ...sizes,
+    startBatch: scale(sizes.startBatch),
+    latencyBatch: scale(sizes.latencyBatch),
+    sessionBatch: scale(sizes.sessionBatch, 2),
+    sessionsPerCaller: scale(sizes.sessionsPerCaller),
+    auditBatch: scale(sizes.auditBatch, 10),
+    companionRequests: scale(sizes.companionRequests, COMPANION_IN_FLIGHT),
+    watchLevels: sizes.watchLevels.map((level) => (level === 0 ? 0 : scale(level))),
+    growthMinCalls: scale(sizes.growthMinCalls),
+    growthCallsPerInFlight: scale(sizes.growthCallsPerInFlight),
+  };
+}
+
 const START_IN_FLIGHT = 32;
 const COMPANION_IN_FLIGHT = 32;
 const AUDIT_IN_FLIGHT = 32;
 const SESSION_CALLERS = [8, 32];
-const GRPC_PROTOCOLS: Protocol[] = ["grpc", "rest", "connect"];
+/** The protocols P2 starts over (gRPC-Web is a browser's; P4 covers it). */
+const START_PROTOCOLS = ["grpc", "rest", "connect"] as const;
+type StartProtocol = (typeof START_PROTOCOLS)[number];
 const GET_PROTOCOLS: Protocol[] = ["grpc", "grpc-web", "connect", "rest"];
 
 /** What the pairs share: the stack, clients and names unique to this run. */
@@ -161,7 +184,7 @@ export async function p1StartThroughput(context: PairContext): Promise<PairResul
 }
 
 /** P2: Start p50 over gRPC, REST and Connect JSON at 1 in flight vs the raw start. P3's Start half comes from the same batches. */
-export async function p2p3StartLatency(context: PairContext): Promise<{ p2: PairResult; startRows: Record<Protocol, Summary> | undefined }> {
+export async function p2p3StartLatency(context: PairContext): Promise<{ p2: PairResult; startRows: Record<StartProtocol, Summary> | undefined }> {
   const title = "Start p50, 1 in flight, over gRPC, REST and Connect JSON vs raw SDK start";
   const { idleApi } = context.stack;
   if (!idleApi) return { p2: skipped("P2", title, IDLE_API_MISSING), startRows: undefined };
@@ -176,13 +199,13 @@ export async function p2p3StartLatency(context: PairContext): Promise<{ p2: Pair
       connect: one(protocolStarts(context, client, "connect", "p2")),
     });
     const floor = summarize(batches.raw);
-    const startRows = Object.fromEntries(GRPC_PROTOCOLS.map((p) => [p, summarize(batches[p as "grpc" | "rest" | "connect"])])) as Record<Protocol, Summary>;
+    const startRows = Object.fromEntries(START_PROTOCOLS.map((p) => [p, summarize(batches[p])])) as Record<StartProtocol, Summary>;
     return {
       p2: {
         id: "P2",
         title,
-        rows: [{ side: "B: raw SDK start", summary: floor }, ...GRPC_PROTOCOLS.map((p) => ({ side: `A: API ${p} Start`, summary: startRows[p] }))],
-        verdicts: GRPC_PROTOCOLS.map((p) => {
+        rows: [{ side: "B: raw SDK start", summary: floor }, ...START_PROTOCOLS.map((p) => ({ side: `A: API ${p} Start`, summary: startRows[p] }))],
+        verdicts: START_PROTOCOLS.map((p) => {
           const added = startRows[p].p50 - floor.p50;
           return { what: `${p} p50 − raw p50`, value: `${added.toFixed(2)} ms`, bar: "≤ 1.5 ms", met: added <= 1.5 };
         }),
@@ -206,7 +229,7 @@ function getBatch(context: PairContext, client: H2Client, protocol: Protocol) {
 }
 
 /** P3: REST Start and Get p50 vs Connect JSON (Start from P2's batches, Get measured here). */
-export async function p3RestVsConnect(context: PairContext, startRows: Record<Protocol, Summary> | undefined): Promise<PairResult> {
+export async function p3RestVsConnect(context: PairContext, startRows: Record<StartProtocol, Summary> | undefined): Promise<PairResult> {
   const client = createH2Client(context.stack.api.origin);
   const batches = await alternate(context.sizes, { rest: getBatch(context, client, "rest"), connect: getBatch(context, client, "connect") }).finally(() =>
     client.close(),

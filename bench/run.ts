@@ -9,19 +9,29 @@ import { mkdtemp } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import { runBench, type BenchOutput } from "./harness.js";
-import { startOwnStack, targetStack } from "./stack.js";
+import { BenchConfigError, startOwnStack, targetStack } from "./stack.js";
 
 const REPO_ROOT = path.resolve(import.meta.dirname, "..");
 
+/** `BENCH_SCALE`: multiplies every batch and stream count (default 1), e.g. 0.25 for a shorter full run on a busy machine. */
+function scaleFromEnvironment(): number {
+  const value = process.env.BENCH_SCALE ?? "1";
+  const scale = Number(value);
+  if (!(scale > 0 && scale <= 10)) throw new BenchConfigError(`BENCH_SCALE: expected a number in (0, 10], got ${JSON.stringify(value)}`);
+  return scale;
+}
+
 async function main(): Promise<void> {
   const quick = process.argv.includes("--quick");
+  const scale = scaleFromEnvironment();
   const outDir = quick ? (process.env.BENCH_OUT ?? (await mkdtemp(path.join(os.tmpdir(), "somagent-bench-quick-")))) : REPO_ROOT;
   const output: BenchOutput = quick
     ? { reportFile: path.join(outDir, "BENCHMARKS.md"), chartFile: path.join(outDir, "growth.svg") }
     : { reportFile: path.join(REPO_ROOT, "BENCHMARKS.md"), chartFile: path.join(REPO_ROOT, "bench", "results", "growth.svg") };
   const stack = targetStack() ?? (await startOwnStack());
   try {
-    const report = await runBench(stack, { quick, command: `npm run bench${quick ? " -- --quick" : ""}`, output });
+    const command = `${scale === 1 ? "" : `BENCH_SCALE=${scale} `}npm run bench${quick ? " -- --quick" : ""}`;
+    const report = await runBench(stack, { quick, scale, command, output });
     process.stdout.write(`${report}\nwritten: ${output.reportFile}, ${output.chartFile}\n`);
   } finally {
     await stack.stop();
