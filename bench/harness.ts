@@ -42,17 +42,30 @@ export async function runPairs(stack: BenchStack, sizes: Sizes): Promise<BenchRe
       process.stderr.write(`bench: ${name} took ${((performance.now() - began) / 1000).toFixed(1)} s\n`);
     }
   };
+  // A pair that throws is reported as failed with its error; the others still run.
+  const measure = async (id: string, run: () => Promise<PairResult>) => {
+    try {
+      pairs.push(await step(id, run));
+    } catch (error) {
+      pairs.push({ id, title: "(failed)", rows: [], verdicts: [], failed: (error as Error).message });
+    }
+  };
   try {
-    pairs.push(await step("P1", () => p1StartThroughput(context)));
-    const { p2, startRows } = await step("P2", () => p2p3StartLatency(context));
-    pairs.push(p2, await step("P3", () => p3RestVsConnect(context, startRows)));
-    pairs.push(await step("P4", () => p4CheapRpc(context)));
-    pairs.push(await step("P5", () => p5WholeSession(context)));
-    pairs.push(await step("P5b", () => p5bSessionThroughput(context)));
-    pairs.push(p6WatchDelay(context));
-    pairs.push(await step("P7", () => p7OpenWatches(context)));
-    pairs.push(await step("P8", () => p8AuditPublishing(context)));
-    pairs.push(await step("P9", () => p9Companions(context)));
+    await measure("P1", () => p1StartThroughput(context));
+    let startRows: Awaited<ReturnType<typeof p2p3StartLatency>>["startRows"];
+    await measure("P2", async () => {
+      const measured = await p2p3StartLatency(context);
+      startRows = measured.startRows;
+      return measured.p2;
+    });
+    await measure("P3", () => p3RestVsConnect(context, startRows));
+    await measure("P4", () => p4CheapRpc(context));
+    await measure("P5", () => p5WholeSession(context));
+    await measure("P5b", () => p5bSessionThroughput(context));
+    await measure("P6", async () => p6WatchDelay(context));
+    await measure("P7", () => p7OpenWatches(context));
+    await measure("P8", () => p8AuditPublishing(context));
+    await measure("P9", () => p9Companions(context));
     const growth = await step("how cost grows", () => growthSeries(context));
     return { pairs, growth: { ...growth, watches: context.watchLevels } };
   } finally {
@@ -60,8 +73,11 @@ export async function runPairs(stack: BenchStack, sizes: Sizes): Promise<BenchRe
   }
 }
 
-/** Runs the bench on `stack` and writes the report and the chart to `output`; returns the report. */
-export async function runBench(stack: BenchStack, options: { quick: boolean; scale?: number; command: string; output: BenchOutput }): Promise<string> {
+/** Runs the bench on `stack` and writes the report and the chart to `output`; returns the report and the pairs that failed. */
+export async function runBench(
+  stack: BenchStack,
+  options: { quick: boolean; scale?: number; command: string; output: BenchOutput },
+): Promise<{ report: string; failed: string[] }> {
   const startedAt = new Date();
   const sizes = scaleSizes(options.quick ? QUICK_SIZES : FULL_SIZES, options.scale ?? 1);
   const results = await runPairs(stack, sizes);
@@ -76,5 +92,5 @@ export async function runBench(stack: BenchStack, options: { quick: boolean; sca
     chart: path.relative(path.dirname(options.output.reportFile), options.output.chartFile),
   });
   await writeFile(options.output.reportFile, report);
-  return report;
+  return { report, failed: results.pairs.filter((pair) => pair.failed).map((pair) => pair.id) };
 }

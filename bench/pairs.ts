@@ -426,14 +426,16 @@ export async function p7OpenWatches(context: PairContext): Promise<PairResult> {
         const call = startCall("grpc", ids[i]!);
         expectSuccess("grpc", call, await starter.request(call));
       });
-      // Each stream is held once its first event (SessionStarted) has arrived: a gRPC frame header and more.
+      // A stream counts as open once its first event (SessionStarted) has arrived: a gRPC frame header and more.
       await drive(more, START_IN_FLIGHT, async (i) => {
         const index = open + i;
         const connection = (connections[Math.floor(index / STREAMS_PER_CONNECTION)] ??= createH2Client(idleApi.url.origin));
         await connection.open(watchCall(`session-${ids[i]!}`), 6);
       });
       open = level;
-      context.watchLevels.push({ streams: level, ...(await idleReading(idleApi.url, context.sizes.idleCpuWindowMs)) });
+      const reading = await idleReading(idleApi.url, context.sizes.idleCpuWindowMs);
+      const held = connections.reduce((sum, connection) => sum + connection.heldStreams(), 0);
+      context.watchLevels.push({ streams: level, held, ...reading });
     }
   } finally {
     for (const connection of connections) await connection.close();
@@ -448,11 +450,12 @@ export async function p7OpenWatches(context: PairContext): Promise<PairResult> {
     title,
     rows: [],
     verdicts: [
+      { what: "streams still open after the reading", value: `${top.held} of ${top.streams}`, bar: `all ${top.streams}`, met: top.held === top.streams },
       { what: `RSS per stream at ${top.streams} streams`, value: `${perStreamKb(top).toFixed(1)} KB`, bar: "≤ 25 KB", met: perStreamKb(top) <= 25 },
       { what: `idle CPU at ${top.streams} streams`, value: `${top.idleCpuPercent.toFixed(2)} %`, bar: "≤ 2 %", met: top.idleCpuPercent <= 2 },
     ],
     note:
-      context.watchLevels.map((l) => `${l.streams} streams: RSS ${(l.rssBytes / 2 ** 20).toFixed(1)} MiB, idle CPU ${l.idleCpuPercent.toFixed(2)} %`).join("; ") +
+      context.watchLevels.map((l) => `${l.streams} streams (${l.held} held): RSS ${(l.rssBytes / 2 ** 20).toFixed(1)} MiB, idle CPU ${l.idleCpuPercent.toFixed(2)} %`).join("; ") +
       ` (one level after the other, not alternated: the floor is the same process before the streams; RSS is not compacted by a GC the bench cannot trigger)`,
   };
 }

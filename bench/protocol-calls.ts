@@ -90,14 +90,19 @@ export function expectSuccess(protocol: Protocol, call: Call, answer: Answer): v
 /** One h2c connection to `origin`, reconnected when the server closes it. */
 export interface H2Client {
   request(call: Call): Promise<Answer>;
-  /** Opens a call and resolves with its stream once the first `bytes` of the body arrived (for streams left open). */
-  open(call: Call, bytes: number): Promise<http2.ClientHttp2Stream>;
+  /**
+   * Opens a call left open (Watch): resolves true once the first `bytes` of its
+   * body arrived, false when it closed before; never rejects.
+   */
+  open(call: Call, bytes: number): Promise<boolean>;
+  /** Calls opened with {@link open} and not closed yet. */
+  heldStreams(): number;
   close(): Promise<void>;
 }
 
 export function createH2Client(origin: string): H2Client {
   let session: http2.ClientHttp2Session | undefined;
-  // Streams left open (Watch); closing the client cancels them, else the session's close would wait for them forever.
+  // Calls opened with open() (Watch); closing the client cancels them, else the session's close would wait for them forever.
   const held = new Set<http2.ClientHttp2Stream>();
   const connected = () => {
     if (!session || session.closed || session.destroyed) {
@@ -131,25 +136,23 @@ export function createH2Client(origin: string): H2Client {
       });
     },
     open(call, bytes) {
-      return new Promise((resolve, reject) => {
+      return new Promise((resolve) => {
         const stream = send(call);
         stream.setTimeout(0);
+        held.add(stream);
         let received = 0;
-        const onData = (chunk: Buffer) => {
+        stream.on("data", (chunk: Buffer) => {
           received += chunk.length;
-          if (received < bytes) return;
-          stream.off("data", onData);
-          // Keep reading what else comes, so flow control never stalls the server.
-          stream.on("data", () => {});
-          held.add(stream);
-          stream.once("close", () => held.delete(stream));
-          resolve(stream);
-        };
-        stream.on("data", onData);
-        stream.on("error", reject);
-        stream.on("close", () => reject(new Error(`${call.path}: closed after ${received} bytes (status ${stream.rstCode})`)));
+          if (received >= bytes) resolve(true);
+        });
+        stream.on("error", () => {});
+        stream.on("close", () => {
+          held.delete(stream);
+          resolve(false);
+        });
       });
     },
+    heldStreams: () => held.size,
     async close() {
       const open = session;
       session = undefined;

@@ -29,6 +29,7 @@ function summaryCells(summary: Summary): string {
 function pairSection(pair: PairResult): string[] {
   const lines = [`### ${pair.id}: ${pair.title}`, ""];
   if (pair.skipped) return [...lines, `**skipped**: ${pair.skipped}`, ""];
+  if (pair.failed) return [...lines, `**failed**: ${pair.failed}`, ""];
   if (pair.rows.length > 0) {
     lines.push("| side | n | p50 ms | p99 ms | per s |", "|---|---|---|---|---|", ...pair.rows.map((row) => `| ${row.side} | ${summaryCells(row.summary)} |`), "");
   }
@@ -41,8 +42,8 @@ function pairSection(pair: PairResult): string[] {
 export function renderReport(options: { command: string; machine: string; startedAt: Date; plan: { rounds: number; warmUp: boolean }; results: BenchResults; chart: string | undefined }): string {
   const { results } = options;
   const summary = results.pairs.map((pair) => {
-    const verdict = pair.skipped ? "skipped" : pair.verdicts.every((v) => v.met) ? "met" : "**not met**";
-    return `| ${pair.id} | ${pair.title} | ${pair.skipped ? "–" : pair.verdicts.map((v) => `${v.what}: ${v.value} (${v.bar})`).join("; ")} | ${verdict} |`;
+    const verdict = pair.failed ? "**failed**" : pair.skipped ? "skipped" : pair.verdicts.every((v) => v.met) ? "met" : "**not met**";
+    return `| ${pair.id} | ${pair.title} | ${pair.skipped || pair.failed ? "–" : pair.verdicts.map((v) => `${v.what}: ${v.value} (${v.bar})`).join("; ")} | ${verdict} |`;
   });
   const growthRow = (label: string, series: Array<{ inFlight: number; summary: Summary }>) =>
     series.map((level) => `| ${label} | ${level.inFlight} | ${summaryCells(level.summary)} |`);
@@ -69,9 +70,9 @@ export function renderReport(options: { command: string; machine: string; starte
     ...growthRow("Start (gRPC, idle API)", results.growth.start),
     ...growthRow("whole session", results.growth.session),
     "",
-    "| open Watch streams | API RSS MiB | idle CPU % |",
-    "|---|---|---|",
-    ...results.growth.watches.map((w) => `| ${w.streams} | ${(w.rssBytes / 2 ** 20).toFixed(1)} | ${w.idleCpuPercent.toFixed(2)} |`),
+    "| open Watch streams | still open | API RSS MiB | idle CPU % |",
+    "|---|---|---|---|",
+    ...results.growth.watches.map((w) => `| ${w.streams} | ${w.held} | ${(w.rssBytes / 2 ** 20).toFixed(1)} | ${w.idleCpuPercent.toFixed(2)} |`),
     "",
     ...(options.chart ? [`![How cost grows](${options.chart})`, ""] : []),
   ].join("\n");

@@ -24,11 +24,15 @@ export interface PairResult {
   /** How the figures were taken, when the table alone does not say. */
   note?: string;
   skipped?: string;
+  /** The error that stopped the pair; the run goes on with the next one and exits non-zero. */
+  failed?: string;
 }
 
 /** API memory and idle CPU with a number of open Watch streams. */
 export interface WatchLevel {
   streams: number;
+  /** Streams still open at the end of the reading (a stream the API or Temporal ended is not counted). */
+  held: number;
   rssBytes: number;
   idleCpuPercent: number;
 }

@@ -31,8 +31,12 @@ async function main(): Promise<void> {
   const stack = targetStack() ?? (await startOwnStack());
   try {
     const command = `${scale === 1 ? "" : `BENCH_SCALE=${scale} `}npm run bench${quick ? " -- --quick" : ""}`;
-    const report = await runBench(stack, { quick, scale, command, output });
+    const { report, failed } = await runBench(stack, { quick, scale, command, output });
     process.stdout.write(`${report}\nwritten: ${output.reportFile}, ${output.chartFile}\n`);
+    if (failed.length > 0) {
+      process.stderr.write(`bench: failed pairs: ${failed.join(", ")}\n`);
+      process.exitCode = 1;
+    }
   } finally {
     await stack.stop();
   }
