@@ -55,8 +55,15 @@ export interface RayCluster {
   gcsAddress: string;
   /** Bearer token the dashboard's REST API requires. */
   authToken: string;
-  daemon: Daemon;
+  /** The current head process (a new one after {@link RayCluster.restart}). */
+  readonly daemon: Daemon;
   stop(): Promise<void>;
+  /**
+   * Starts the head again with the same ports, token and temp dir (stopping it first when it runs)
+   * and resolves once the Serve REST API answers. Ray keeps its cluster state in memory, so the
+   * cluster comes back empty: Serve applications must be deployed again, as after a real head failure.
+   */
+  restart(): Promise<void>;
 }
 
 /** Starts the head node and resolves once the dashboard's Serve REST API answers with the token. */
@@ -78,50 +85,61 @@ export async function startRay(options: RayOptions): Promise<RayCluster> {
   };
   const logFile = path.join(options.stateDir, "ray.log");
   const rayTempDir = options.tempDir ?? path.join(options.stateDir, "ray");
-  const daemon = await startDaemon(
-    "ray",
-    options.binary,
-    [
-      "start", "--head", "--block",
-      `--port=${gcsPort}`,
-      "--node-ip-address=127.0.0.1",
-      "--dashboard-host=127.0.0.1", `--dashboard-port=${dashboardPort}`,
-      ...Object.entries(ports).map(([flag, value]) => `--${flag}=${value}`),
-      `--num-cpus=${options.numCpus ?? 2}`,
-      "--object-store-memory=200000000",
-      `--temp-dir=${rayTempDir}`,
-      "--disable-usage-stats",
-    ],
-    {
-      logFile,
-      env: {
-        ...process.env,
-        RAY_AUTH_MODE: "token",
-        RAY_AUTH_TOKEN: authToken,
-        RAY_USAGE_STATS_ENABLED: "0",
-        PYTHONPATH: RAY_PACKAGE_DIR,
-      },
-    },
-  );
   const dashboardUrl = new URL(`http://127.0.0.1:${dashboardPort}`);
-  try {
-    // The dashboard's modules load after the head is up; Serve's REST API is the last word.
-    await waitUntil(
+  const launch = async (): Promise<Daemon> => {
+    const started = await startDaemon(
       "ray",
-      async () => (await fetch(new URL("/api/serve/applications/", dashboardUrl), { headers: { authorization: `Bearer ${authToken}` } })).ok,
-      { timeoutMs: 120_000, logFile, daemon },
+      options.binary,
+      [
+        "start", "--head", "--block",
+        `--port=${gcsPort}`,
+        "--node-ip-address=127.0.0.1",
+        "--dashboard-host=127.0.0.1", `--dashboard-port=${dashboardPort}`,
+        ...Object.entries(ports).map(([flag, value]) => `--${flag}=${value}`),
+        `--num-cpus=${options.numCpus ?? 2}`,
+        "--object-store-memory=200000000",
+        `--temp-dir=${rayTempDir}`,
+        "--disable-usage-stats",
+      ],
+      {
+        logFile,
+        env: {
+          ...process.env,
+          RAY_AUTH_MODE: "token",
+          RAY_AUTH_TOKEN: authToken,
+          RAY_USAGE_STATS_ENABLED: "0",
+          PYTHONPATH: RAY_PACKAGE_DIR,
+        },
+      },
     );
-  } catch (error) {
-    await daemon.stop();
-    throw error;
-  }
+    try {
+      // The dashboard's modules load after the head is up; Serve's REST API is the last word.
+      await waitUntil(
+        "ray",
+        async () => (await fetch(new URL("/api/serve/applications/", dashboardUrl), { headers: { authorization: `Bearer ${authToken}` } })).ok,
+        { timeoutMs: 120_000, logFile, daemon: started },
+      );
+    } catch (error) {
+      await started.stop();
+      throw error;
+    }
+    return started;
+  };
+  // Some of Ray's helper processes ignore SIGTERM; they get SIGKILL after a short grace.
+  const stopGraceMs = 5_000;
+  let daemon = await launch();
   return {
     dashboardUrl,
     serveUrl: new URL(`http://127.0.0.1:${servePort}`),
     gcsAddress: `127.0.0.1:${gcsPort}`,
     authToken,
-    daemon,
-    // Some of Ray's helper processes ignore SIGTERM; they get SIGKILL after a short grace.
-    stop: () => daemon.stop(5_000),
+    get daemon() {
+      return daemon;
+    },
+    stop: () => daemon.stop(stopGraceMs),
+    async restart() {
+      await daemon.stop(stopGraceMs);
+      daemon = await launch();
+    },
   };
 }

@@ -1,0 +1,103 @@
+/**
+ * The verdict on one scenario's batch: each session's end (from the API), its
+ * runs (from Temporal's visibility) and its records on the audit topic
+ * (from Kafka), checked against what the scenario designs.
+ */
+import type { Connection } from "@temporalio/client";
+import { SessionStatus } from "../../gen/somagent/orchestrator/v1/session_pb.js";
+import type { SessionAudits } from "./audit-ledger.js";
+import type { SessionEnd } from "./session-client.js";
+
+/** How a scenario's sessions may end. */
+export interface Design {
+  /** Sessions may complete (an `accepted` audit). */
+  completes: boolean;
+  /** Sessions may fail with a reason matching this (a `failed` audit). */
+  fails?: RegExp;
+}
+
+/** One session of a batch, as started and as it ended. */
+export interface SessionOutcome {
+  sessionId: string;
+  workflowId: string;
+  end: SessionEnd;
+}
+
+/** One row of the suite's table. */
+export interface Row {
+  scenario: string;
+  sessions: number;
+  completed: number;
+  failedAsDesigned: number;
+  /** Sessions that did not end as designed: still running, another end, or no terminal audit on Kafka. */
+  lost: number;
+  /** Sessions with two or more different `audit_id`s on Kafka. */
+  duplicated: number;
+  /** Sessions with more than one workflow run (visibility) or audits from more than one run. */
+  startedTwice: number;
+  /** Audit records that carry a JWT or the session's issued token. */
+  tokenLeaks: number;
+  /** What went wrong, one line per session (empty when all is well). */
+  problems: string[];
+}
+
+/** Three base64url segments, the first a JSON header (`{"` is `eyJ`): the shape of every JWT. */
+const JWT_SHAPE = /eyJ[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*/;
+
+const AUDIT_STATUS = { completed: "AUDIT_STATUS_ACCEPTED", failed: "AUDIT_STATUS_FAILED" } as const;
+
+/** How many runs Temporal's visibility lists for `workflowId`. */
+async function runCount(temporal: Connection, workflowId: string): Promise<number> {
+  const page = await temporal.workflowService.listWorkflowExecutions({ namespace: "default", query: `WorkflowId = '${workflowId}'`, pageSize: 10 });
+  return page.executions?.length ?? 0;
+}
+
+/** Judges every session of a batch against `design`. */
+export async function judge(
+  scenario: string,
+  outcomes: SessionOutcome[],
+  ledger: ReadonlyMap<string, SessionAudits>,
+  temporal: Connection,
+  design: Design,
+): Promise<Row> {
+  const row: Row = { scenario, sessions: outcomes.length, completed: 0, failedAsDesigned: 0, lost: 0, duplicated: 0, startedTwice: 0, tokenLeaks: 0, problems: [] };
+  for (const { sessionId, workflowId, end } of outcomes) {
+    const audits = ledger.get(sessionId);
+    const distinct = [...(audits?.byAuditId.values() ?? [])];
+    const runs = await runCount(temporal, workflowId);
+    const auditRuns = new Set(distinct.map((audit) => audit.runId));
+    const problem = (text: string) => row.problems.push(`${sessionId}: ${text}`);
+
+    const completed = design.completes && end.status === SessionStatus.COMPLETED && distinct[0]?.status === AUDIT_STATUS.completed;
+    const failed = design.fails !== undefined && end.status === SessionStatus.FAILED && design.fails.test(end.failure) && distinct[0]?.status === AUDIT_STATUS.failed;
+    if (distinct.length === 0 || !(completed || failed)) {
+      row.lost += 1;
+      problem(`status ${SessionStatus[end.status]}, failure "${end.failure}", audits [${distinct.map((a) => a.status).join(", ")}]`);
+    } else if (completed) row.completed += 1;
+    else row.failedAsDesigned += 1;
+
+    if (distinct.length > 1) {
+      row.duplicated += 1;
+      problem(`${distinct.length} different audit ids: ${[...(audits?.byAuditId.keys() ?? [])].join(", ")}`);
+    }
+    if (runs > 1 || auditRuns.size > 1) {
+      row.startedTwice += 1;
+      problem(`${runs} runs in Temporal, audits from ${auditRuns.size} runs`);
+    }
+    const leaks = (audits?.raw ?? []).filter((raw) => JWT_SHAPE.test(raw) || (end.token !== "" && raw.includes(end.token))).length;
+    if (leaks > 0) {
+      row.tokenLeaks += leaks;
+      problem(`${leaks} audit records carry a token`);
+    }
+  }
+  return row;
+}
+
+/** The table the suite prints: one line per scenario. */
+export function formatTable(rows: readonly Row[]): string {
+  const header = ["scenario", "sessions", "completed", "failed as designed", "lost", "duplicated terminal audits", "started twice", "token in audit"];
+  const lines = rows.map((r) => [r.scenario, r.sessions, r.completed, r.failedAsDesigned, r.lost, r.duplicated, r.startedTwice, r.tokenLeaks].map(String));
+  const widths = header.map((title, i) => Math.max(title.length, ...lines.map((line) => line[i]!.length)));
+  const format = (cells: string[]) => `| ${cells.map((cell, i) => (i === 0 ? cell.padEnd(widths[i]!) : cell.padStart(widths[i]!))).join(" | ")} |`;
+  return [format(header), `|${widths.map((w) => "-".repeat(w + 2)).join("|")}|`, ...lines.map(format)].join("\n");
+}
