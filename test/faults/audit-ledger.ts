@@ -31,7 +31,10 @@ export async function readAuditLedger(bootstrap: string, topic: string, timeoutM
     await consumer.subscribe({ topics: [topic], fromBeginning: true });
     const done = deferred();
     const timer = setTimeout(() => done.reject(new Error(`${topic} not read to its end within ${timeoutMs} ms`)), timeoutMs);
-    consumer.on(consumer.events.CRASH, ({ payload }) => done.reject(payload.error));
+    // kafkajs restarts the consumer itself after a retriable error (a fresh broker's group coordinator still loading).
+    consumer.on(consumer.events.CRASH, ({ payload }) => {
+      if (!payload.restart) done.reject(payload.error);
+    });
     await consumer.run({
       eachMessage: async ({ partition, message }) => {
         const raw = message.value?.toString("utf8") ?? "";

@@ -38,8 +38,8 @@ export interface FaultStack {
   addWorker(): Promise<StackProcess>;
   /** SIGKILLs a worker (no graceful shutdown: its running activities are abandoned) and forgets it. */
   killWorker(worker: StackProcess): Promise<void>;
-  /** Stops the API (SIGTERM: it drains its streams) and starts it again on the same port. */
-  restartApi(): Promise<void>;
+  /** Stops the API (SIGTERM: it drains its streams), runs `whileDown`, and starts the API again on the same port. */
+  restartApi(whileDown?: () => void): Promise<void>;
   /**
    * Restarts the API and every worker with `env` added to the environment the
    * stack was started with (e.g. a shorter retry budget); `{}` goes back to it.
@@ -149,8 +149,9 @@ export async function startFaultStack(options: FaultStackOptions): Promise<Fault
         await worker.daemon.stop();
         workers.splice(workers.indexOf(worker), 1);
       },
-      async restartApi() {
+      async restartApi(whileDown) {
         await api?.daemon.stop(15_000);
+        whileDown?.();
         api = await launchApi();
       },
       async reconfigure(env) {

@@ -76,7 +76,7 @@ describe(`fault suite (${mode.name}: ${mode.sessions} sessions per scenario)`, (
         try {
           const { row, violations } = await scenario.run({ stack, client: createSessionClient(stack.apiUrl), mode, log });
           rows.push(row);
-          log(`${scenario.title}: ${row.completed} completed, ${row.failedAsDesigned} failed as designed in ${Math.round((Date.now() - started) / 1000)} s`);
+          log(`${scenario.title}: ${row.completed} completed, ${row.failedAsDesigned} failed as designed, ${row.redeliveries} audits delivered again with the same audit_id, in ${Math.round((Date.now() - started) / 1000)} s`);
           for (const problem of [...row.problems, ...violations]) log(`  ${problem}`);
           expect({ lost: row.lost, duplicated: row.duplicated, startedTwice: row.startedTwice, tokenLeaks: row.tokenLeaks }).toEqual({
             lost: 0,

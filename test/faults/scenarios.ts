@@ -199,15 +199,14 @@ export const SCENARIOS: readonly Scenario[] = [
 
   scenario("5", "5 API restarted under Watch", async (context, self) => {
     const { stack, client } = context;
-    // A slow policy engine keeps every session running across the restart.
+    // A slow policy engine keeps every session running until the API is down (released then, well inside the policy budget).
     stack.policyProxy.inject({ kind: "hold" });
     const sessions = await startSessions(context, `fault${self.id}`, context.mode.sessions);
     const deadline = Date.now() + context.mode.settleMs;
     const watches = sessions.map((s) => client.watchToEnd(s.workflowId, deadline));
     await Promise.all(sessions.map((s) => client.firstEvent(s.workflowId)));
     context.log(`${sessions.length} clients watching; restarting the API`);
-    await stack.restartApi();
-    stack.policyProxy.release();
+    await stack.restartApi(() => stack.policyProxy.release());
     const watched = await Promise.all(watches);
     stack.policyProxy.inject({ kind: "none" });
     const row = await settle(context, self.title, sessions, COMPLETES);

@@ -33,6 +33,8 @@ export interface Row {
   lost: number;
   /** Sessions with two or more different `audit_id`s on Kafka. */
   duplicated: number;
+  /** Extra deliveries of an `audit_id` already delivered (a retried publish): harmless, counted once. */
+  redeliveries: number;
   /** Sessions with more than one workflow run (visibility) or audits from more than one run. */
   startedTwice: number;
   /** Audit records that carry a JWT or the session's issued token. */
@@ -60,7 +62,7 @@ export async function judge(
   temporal: Connection,
   design: Design,
 ): Promise<Row> {
-  const row: Row = { scenario, sessions: outcomes.length, completed: 0, failedAsDesigned: 0, lost: 0, duplicated: 0, startedTwice: 0, tokenLeaks: 0, problems: [] };
+  const row: Row = { scenario, sessions: outcomes.length, completed: 0, failedAsDesigned: 0, lost: 0, duplicated: 0, redeliveries: 0, startedTwice: 0, tokenLeaks: 0, problems: [] };
   for (const { sessionId, workflowId, end } of outcomes) {
     const audits = ledger.get(sessionId);
     const distinct = [...(audits?.byAuditId.values() ?? [])];
@@ -76,6 +78,7 @@ export async function judge(
     } else if (completed) row.completed += 1;
     else row.failedAsDesigned += 1;
 
+    row.redeliveries += distinct.reduce((sum, audit) => sum + audit.deliveries - 1, 0);
     if (distinct.length > 1) {
       row.duplicated += 1;
       problem(`${distinct.length} different audit ids: ${[...(audits?.byAuditId.keys() ?? [])].join(", ")}`);
