@@ -75,7 +75,7 @@ export async function startFaultStack(options: FaultStackOptions): Promise<Fault
   let workerCount = 0;
 
   const stopAll = async () => {
-    for (const process of [api, ...workers]) await process?.daemon.stop(15_000);
+    for (const service of [api, ...workers]) await service?.daemon.stop(15_000);
     await services?.stop();
     await policyProxy?.close();
     await infra.stop();

@@ -204,7 +204,8 @@ export const SCENARIOS: readonly Scenario[] = [
     const sessions = await startSessions(context, `fault${self.id}`, context.mode.sessions);
     const deadline = Date.now() + context.mode.settleMs;
     const watches = sessions.map((s) => client.watchToEnd(s.workflowId, deadline));
-    await Promise.all(sessions.map((s) => client.firstEvent(s.workflowId)));
+    // Every client has its first event (or a Watch failed, which fails the scenario at once).
+    await Promise.all(sessions.map((s, i) => Promise.race([client.firstEvent(s.workflowId), watches[i]])));
     context.log(`${sessions.length} clients watching; restarting the API`);
     await stack.restartApi(() => stack.policyProxy.release());
     const watched = await Promise.all(watches);

@@ -29,6 +29,8 @@ export interface Row {
   sessions: number;
   completed: number;
   failedAsDesigned: number;
+  /** Sessions whose history shows the fault: a step retried or a workflow task timed out or failed (informative). */
+  retried: number;
   /** Sessions that did not end as designed: still running, another end, or no terminal audit on Kafka. */
   lost: number;
   /** Sessions with two or more different `audit_id`s on Kafka. */
@@ -48,6 +50,17 @@ const JWT_SHAPE = /eyJ[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*/;
 
 const AUDIT_STATUS = { completed: "AUDIT_STATUS_ACCEPTED", failed: "AUDIT_STATUS_FAILED" } as const;
 
+/** Whether the session's history shows a step retried (attempt > 1) or a workflow task that timed out or failed. */
+async function wasRetried(temporal: Connection, workflowId: string): Promise<boolean> {
+  const { history } = await temporal.workflowService.getWorkflowExecutionHistory({ namespace: "default", execution: { workflowId } });
+  return (history?.events ?? []).some(
+    (event) =>
+      (event.activityTaskStartedEventAttributes?.attempt ?? 1) > 1 ||
+      event.workflowTaskTimedOutEventAttributes != null ||
+      event.workflowTaskFailedEventAttributes != null,
+  );
+}
+
 /** How many runs Temporal's visibility lists for `workflowId`. */
 async function runCount(temporal: Connection, workflowId: string): Promise<number> {
   const page = await temporal.workflowService.listWorkflowExecutions({ namespace: "default", query: `WorkflowId = '${workflowId}'`, pageSize: 10 });
@@ -62,11 +75,12 @@ export async function judge(
   temporal: Connection,
   design: Design,
 ): Promise<Row> {
-  const row: Row = { scenario, sessions: outcomes.length, completed: 0, failedAsDesigned: 0, lost: 0, duplicated: 0, redeliveries: 0, startedTwice: 0, tokenLeaks: 0, problems: [] };
+  const row: Row = { scenario, sessions: outcomes.length, completed: 0, failedAsDesigned: 0, retried: 0, lost: 0, duplicated: 0, redeliveries: 0, startedTwice: 0, tokenLeaks: 0, problems: [] };
   for (const { sessionId, workflowId, end } of outcomes) {
     const audits = ledger.get(sessionId);
     const distinct = [...(audits?.byAuditId.values() ?? [])];
     const runs = await runCount(temporal, workflowId);
+    if (await wasRetried(temporal, workflowId)) row.retried += 1;
     const auditRuns = new Set(distinct.map((audit) => audit.runId));
     const problem = (text: string) => row.problems.push(`${sessionId}: ${text}`);
 
@@ -98,8 +112,8 @@ export async function judge(
 
 /** The table the suite prints: one line per scenario. */
 export function formatTable(rows: readonly Row[]): string {
-  const header = ["scenario", "sessions", "completed", "failed as designed", "lost", "duplicated terminal audits", "started twice", "token in audit"];
-  const lines = rows.map((r) => [r.scenario, r.sessions, r.completed, r.failedAsDesigned, r.lost, r.duplicated, r.startedTwice, r.tokenLeaks].map(String));
+  const header = ["scenario", "sessions", "completed", "failed as designed", "with a retried step", "lost", "duplicated terminal audits", "started twice", "token in audit"];
+  const lines = rows.map((r) => [r.scenario, r.sessions, r.completed, r.failedAsDesigned, r.retried, r.lost, r.duplicated, r.startedTwice, r.tokenLeaks].map(String));
   const widths = header.map((title, i) => Math.max(title.length, ...lines.map((line) => line[i]!.length)));
   const format = (cells: string[]) => `| ${cells.map((cell, i) => (i === 0 ? cell.padEnd(widths[i]!) : cell.padStart(widths[i]!))).join(" | ")} |`;
   return [format(header), `|${widths.map((w) => "-".repeat(w + 2)).join("|")}|`, ...lines.map(format)].join("\n");
