@@ -93,7 +93,12 @@ export async function startFaultStack(options: FaultStackOptions): Promise<Fault
       { stateDir, codecKeys, env: options.env },
     );
     policyProxy = await startPolicyFaultProxy(services.policyEngine.url);
-    const secrets = secretEnvironments({ ...services.secrets, codecKeys, rayAuthToken: infra.ray.authToken });
+    const secrets = secretEnvironments({
+      ...services.secrets,
+      codecKeys,
+      rayAuthToken: infra.ray.authToken,
+      slmProviderApiKey: process.env.SLM_PROVIDER_API_KEY,
+    });
     const started = services;
     const proxy = policyProxy;
 
