@@ -6,6 +6,7 @@
  * The Serve HTTP proxy comes up with the first application deployed.
  */
 import { randomBytes } from "node:crypto";
+import { readFile, stat } from "node:fs/promises";
 import path from "node:path";
 import { installOnce } from "./cache.js";
 import { freePort, runCommand, startDaemon, waitUntil, type Daemon } from "./processes.js";
@@ -29,6 +30,11 @@ export async function installRay(): Promise<string> {
   });
   return path.join(dir, "bin", "ray");
 }
+
+/** How many times a head start that failed transiently is tried. */
+const RAY_START_ATTEMPTS = 3;
+/** What `ray start` logs when its raylet did not register in time, or a helper port was taken. */
+const TRANSIENT_START_FAILURES = ["The current node timed out during startup", "Address already in use"];
 
 /** Where to run Ray; unset ports are chosen free. */
 export interface RayOptions {
@@ -59,7 +65,7 @@ export interface RayCluster {
   readonly daemon: Daemon;
   stop(): Promise<void>;
   /**
-   * Starts the head again with the same ports, token and temp dir (stopping it first when it runs)
+   * Starts the head again with the same GCS, dashboard and Serve ports, token and temp dir (stopping it first when it runs)
    * and resolves once the Serve REST API answers. Ray keeps its cluster state in memory, so the
    * cluster comes back empty: Serve applications must be deployed again, as after a real head failure.
    */
@@ -73,20 +79,22 @@ export async function startRay(options: RayOptions): Promise<RayCluster> {
   const dashboardPort = await port(options.dashboardPort);
   const servePort = await port(options.servePort);
   const authToken = options.authToken ?? randomBytes(32).toString("hex");
-  // Ray picks many ports of its own; pin every one to a free port so two clusters never collide.
-  const ports: Record<string, number> = {
-    "ray-client-server-port": await freePort(),
-    "dashboard-agent-listen-port": await freePort(),
-    "dashboard-agent-grpc-port": await freePort(),
-    "metrics-export-port": await freePort(),
-    "node-manager-port": await freePort(),
-    "object-manager-port": await freePort(),
-    "runtime-env-agent-port": await freePort(),
-  };
   const logFile = path.join(options.stateDir, "ray.log");
   const rayTempDir = options.tempDir ?? path.join(options.stateDir, "ray");
   const dashboardUrl = new URL(`http://127.0.0.1:${dashboardPort}`);
-  const launch = async (): Promise<Daemon> => {
+  const launchOnce = async (): Promise<Daemon> => {
+    // Ray picks many ports of its own; pin every one to a free port so two clusters never collide.
+    // Chosen anew at each start: while the head was down another process may have taken one.
+    // Clients know only the GCS, dashboard and Serve ports, which stay.
+    const ports: Record<string, number> = {
+      "ray-client-server-port": await freePort(),
+      "dashboard-agent-listen-port": await freePort(),
+      "dashboard-agent-grpc-port": await freePort(),
+      "metrics-export-port": await freePort(),
+      "node-manager-port": await freePort(),
+      "object-manager-port": await freePort(),
+      "runtime-env-agent-port": await freePort(),
+    };
     const started = await startDaemon(
       "ray",
       options.binary,
@@ -124,6 +132,22 @@ export async function startRay(options: RayOptions): Promise<RayCluster> {
       throw error;
     }
     return started;
+  };
+  /**
+   * Two failures of `ray start` are transient and retried: its raylet did not register with the GCS
+   * within Ray's fixed 30 s (a machine starved of CPU), or a helper port chosen free was taken
+   * before Ray bound it (the next start chooses others). Any other failure is not.
+   */
+  const launch = async (): Promise<Daemon> => {
+    for (let attempt = 1; ; attempt++) {
+      const logStart = await stat(logFile).then((s) => s.size, () => 0);
+      try {
+        return await launchOnce();
+      } catch (error) {
+        const thisStart = (await readFile(logFile).catch(() => Buffer.alloc(0))).subarray(logStart).toString("utf8");
+        if (attempt >= RAY_START_ATTEMPTS || !TRANSIENT_START_FAILURES.some((line) => thisStart.includes(line))) throw error;
+      }
+    }
   };
   // Some of Ray's helper processes ignore SIGTERM; they get SIGKILL after a short grace.
   const stopGraceMs = 5_000;
