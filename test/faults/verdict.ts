@@ -31,8 +31,10 @@ export interface Row {
   failedAsDesigned: number;
   /** Sessions whose history shows the fault: a step retried or a workflow task timed out or failed (informative). */
   retried: number;
-  /** Sessions that did not end as designed: still running, another end, or no terminal audit on Kafka. */
+  /** Sessions lost: still running when the batch was judged, or without a terminal audit on Kafka. */
   lost: number;
+  /** Sessions that ended, with their audit, but not as the scenario designs (another status, a reason that does not match). */
+  otherEnd: number;
   /** Sessions with two or more different `audit_id`s on Kafka. */
   duplicated: number;
   /** Extra deliveries of an `audit_id` already delivered (a retried publish): harmless, counted once. */
@@ -75,7 +77,7 @@ export async function judge(
   temporal: Connection,
   design: Design,
 ): Promise<Row> {
-  const row: Row = { scenario, sessions: outcomes.length, completed: 0, failedAsDesigned: 0, retried: 0, lost: 0, duplicated: 0, redeliveries: 0, startedTwice: 0, tokenLeaks: 0, problems: [] };
+  const row: Row = { scenario, sessions: outcomes.length, completed: 0, failedAsDesigned: 0, retried: 0, lost: 0, otherEnd: 0, duplicated: 0, redeliveries: 0, startedTwice: 0, tokenLeaks: 0, problems: [] };
   for (const { sessionId, workflowId, end } of outcomes) {
     const audits = ledger.get(sessionId);
     const distinct = [...(audits?.byAuditId.values() ?? [])];
@@ -86,11 +88,16 @@ export async function judge(
 
     const completed = design.completes && end.status === SessionStatus.COMPLETED && distinct[0]?.status === AUDIT_STATUS.completed;
     const failed = design.fails !== undefined && end.status === SessionStatus.FAILED && design.fails.test(end.failure) && distinct[0]?.status === AUDIT_STATUS.failed;
-    if (distinct.length === 0 || !(completed || failed)) {
+    const described = `status ${SessionStatus[end.status]}, failure "${end.failure}", audits [${distinct.map((a) => a.status).join(", ")}]`;
+    if (end.status === SessionStatus.RUNNING || distinct.length === 0) {
       row.lost += 1;
-      problem(`status ${SessionStatus[end.status]}, failure "${end.failure}", audits [${distinct.map((a) => a.status).join(", ")}]`);
+      problem(`lost: ${described}`);
     } else if (completed) row.completed += 1;
-    else row.failedAsDesigned += 1;
+    else if (failed) row.failedAsDesigned += 1;
+    else {
+      row.otherEnd += 1;
+      problem(`not the designed end: ${described}`);
+    }
 
     row.redeliveries += distinct.reduce((sum, audit) => sum + audit.deliveries - 1, 0);
     if (distinct.length > 1) {
@@ -112,8 +119,8 @@ export async function judge(
 
 /** The table the suite prints: one line per scenario. */
 export function formatTable(rows: readonly Row[]): string {
-  const header = ["scenario", "sessions", "completed", "failed as designed", "with a retried step", "lost", "duplicated terminal audits", "started twice", "token in audit"];
-  const lines = rows.map((r) => [r.scenario, r.sessions, r.completed, r.failedAsDesigned, r.retried, r.lost, r.duplicated, r.startedTwice, r.tokenLeaks].map(String));
+  const header = ["scenario", "sessions", "completed", "failed as designed", "with a retried step", "other end", "lost", "duplicated terminal audits", "started twice", "token in audit"];
+  const lines = rows.map((r) => [r.scenario, r.sessions, r.completed, r.failedAsDesigned, r.retried, r.otherEnd, r.lost, r.duplicated, r.startedTwice, r.tokenLeaks].map(String));
   const widths = header.map((title, i) => Math.max(title.length, ...lines.map((line) => line[i]!.length)));
   const format = (cells: string[]) => `| ${cells.map((cell, i) => (i === 0 ? cell.padEnd(widths[i]!) : cell.padStart(widths[i]!))).join(" | ")} |`;
   return [format(header), `|${widths.map((w) => "-".repeat(w + 2)).join("|")}|`, ...lines.map(format)].join("\n");
