@@ -168,7 +168,7 @@ export const SCENARIOS: readonly Scenario[] = [
       context.log(`Ray stopped; down for ${context.mode.rayOutageMs / 1000} s`);
       await sleep(context.mode.rayOutageMs);
       await context.stack.infra.ray.restart();
-      context.log("Ray restarted on the same ports (empty: the worker deploys the Serve application again)");
+      context.log("Ray restarted on the same GCS, dashboard and Serve ports (empty: the worker deploys the Serve application again)");
     });
     return { row, violations: [] };
   }),
