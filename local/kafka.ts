@@ -68,8 +68,14 @@ export interface KafkaBroker {
   version: string;
   /** Chosen when the state directory was first formatted; the same across restarts. */
   clusterId: string;
-  daemon: Daemon;
+  /** The current process (a new one after {@link KafkaBroker.restart}). */
+  readonly daemon: Daemon;
   stop(): Promise<void>;
+  /**
+   * Starts the broker again on the same ports and data directory (stopping it first when it runs)
+   * and resolves once it serves clients: topics and records are kept.
+   */
+  restart(): Promise<void>;
 }
 
 // Static voters keep the controller's address in this file rather than in the
@@ -173,45 +179,58 @@ export async function startKafka(options: KafkaOptions): Promise<KafkaBroker> {
     await runCommand("java", javaArgs("kafka.tools.StorageTool", ["format", "--cluster-id", clusterId, "--config", configFile]), { logFile });
   }
 
-  // The log is appended across restarts: the version is read from this start's lines only.
-  const logStart = await stat(logFile).then((s) => s.size, () => 0);
-  const daemon = await startDaemon("kafka", "java", javaArgs("kafka.Kafka", [configFile]), { logFile });
   const bootstrap = `127.0.0.1:${port}`;
   const client = (retries: number): Kafka =>
     new Kafka({ clientId: "somagent-dev-launcher", brokers: [bootstrap], logLevel: logLevel.NOTHING, connectionTimeout: 2_000, retry: { retries } });
-  let version: string | undefined;
-  try {
-    // No retries inside a probe: waitUntil is the retry loop and owns the deadline.
-    const probeClient = client(0);
-    await waitUntil(
-      "kafka",
-      async () => {
-        version ??= VERSION_LINE.exec((await readFile(logFile)).subarray(logStart).toString("utf8"))?.[1];
-        if (version === undefined) return false;
-        return withAdmin(probeClient, async (admin) => (await admin.describeCluster()).brokers.some((b) => b.nodeId === NODE_ID));
-      },
-      { timeoutMs: 60_000, logFile, daemon },
-    );
-    // createTopics answers false, not an error, when the topic exists.
-    const { auditTopic, auditTopicPartitions, auditTopicReplicationFactor } = loadKafkaConfig();
-    await withAdmin(client(5), (admin) =>
-      admin.createTopics({
-        waitForLeaders: true,
-        topics: [{ topic: auditTopic, numPartitions: auditTopicPartitions, replicationFactor: auditTopicReplicationFactor }],
-      }),
-    );
-  } catch (error) {
-    await daemon.stop();
-    throw error;
-  }
+  /** Starts the broker process and waits until it serves; returns it with the version it logged. */
+  const launch = async (): Promise<{ started: Daemon; version: string }> => {
+    // The log is appended across restarts: the version is read from this start's lines only.
+    const logStart = await stat(logFile).then((s) => s.size, () => 0);
+    const started = await startDaemon("kafka", "java", javaArgs("kafka.Kafka", [configFile]), { logFile });
+    let startVersion: string | undefined;
+    try {
+      // No retries inside a probe: waitUntil is the retry loop and owns the deadline.
+      const probeClient = client(0);
+      await waitUntil(
+        "kafka",
+        async () => {
+          startVersion ??= VERSION_LINE.exec((await readFile(logFile)).subarray(logStart).toString("utf8"))?.[1];
+          if (startVersion === undefined) return false;
+          return withAdmin(probeClient, async (admin) => (await admin.describeCluster()).brokers.some((b) => b.nodeId === NODE_ID));
+        },
+        { timeoutMs: 60_000, logFile, daemon: started },
+      );
+      // createTopics answers false, not an error, when the topic exists.
+      const { auditTopic, auditTopicPartitions, auditTopicReplicationFactor } = loadKafkaConfig();
+      await withAdmin(client(5), (admin) =>
+        admin.createTopics({
+          waitForLeaders: true,
+          topics: [{ topic: auditTopic, numPartitions: auditTopicPartitions, replicationFactor: auditTopicReplicationFactor }],
+        }),
+      );
+    } catch (error) {
+      await started.stop();
+      throw error;
+    }
+    return { started, version: startVersion! };
+  };
+  // A clean shutdown (usually under a second) spares the next start a log recovery: SIGKILL only after 30 s.
+  const stopGraceMs = 30_000;
+  const first = await launch();
+  let daemon = first.started;
   return {
     bootstrap,
     port,
     controllerPort,
-    version: version!,
+    version: first.version,
     clusterId,
-    daemon,
-    // A clean shutdown (usually under a second) spares the next start a log recovery: SIGKILL only after 30 s.
-    stop: () => daemon.stop(30_000),
+    get daemon() {
+      return daemon;
+    },
+    stop: () => daemon.stop(stopGraceMs),
+    async restart() {
+      await daemon.stop(stopGraceMs);
+      daemon = (await launch()).started;
+    },
   };
 }

@@ -6,6 +6,7 @@
  * The Serve HTTP proxy comes up with the first application deployed.
  */
 import { randomBytes } from "node:crypto";
+import { readFile, stat } from "node:fs/promises";
 import path from "node:path";
 import { installOnce } from "./cache.js";
 import { freePort, runCommand, startDaemon, waitUntil, type Daemon } from "./processes.js";
@@ -29,6 +30,11 @@ export async function installRay(): Promise<string> {
   });
   return path.join(dir, "bin", "ray");
 }
+
+/** How many times a head start that failed transiently is tried. */
+const RAY_START_ATTEMPTS = 3;
+/** What `ray start` logs when its raylet did not register in time, or a helper port was taken. */
+const TRANSIENT_START_FAILURES = ["The current node timed out during startup", "Address already in use"];
 
 /** Where to run Ray; unset ports are chosen free. */
 export interface RayOptions {
@@ -55,8 +61,15 @@ export interface RayCluster {
   gcsAddress: string;
   /** Bearer token the dashboard's REST API requires. */
   authToken: string;
-  daemon: Daemon;
+  /** The current head process (a new one after {@link RayCluster.restart}). */
+  readonly daemon: Daemon;
   stop(): Promise<void>;
+  /**
+   * Starts the head again with the same GCS, dashboard and Serve ports, token and temp dir (stopping it first when it runs)
+   * and resolves once the Serve REST API answers. Ray keeps its cluster state in memory, so the
+   * cluster comes back empty: Serve applications must be deployed again, as after a real head failure.
+   */
+  restart(): Promise<void>;
 }
 
 /** Starts the head node and resolves once the dashboard's Serve REST API answers with the token. */
@@ -66,62 +79,91 @@ export async function startRay(options: RayOptions): Promise<RayCluster> {
   const dashboardPort = await port(options.dashboardPort);
   const servePort = await port(options.servePort);
   const authToken = options.authToken ?? randomBytes(32).toString("hex");
-  // Ray picks many ports of its own; pin every one to a free port so two clusters never collide.
-  const ports: Record<string, number> = {
-    "ray-client-server-port": await freePort(),
-    "dashboard-agent-listen-port": await freePort(),
-    "dashboard-agent-grpc-port": await freePort(),
-    "metrics-export-port": await freePort(),
-    "node-manager-port": await freePort(),
-    "object-manager-port": await freePort(),
-    "runtime-env-agent-port": await freePort(),
-  };
   const logFile = path.join(options.stateDir, "ray.log");
   const rayTempDir = options.tempDir ?? path.join(options.stateDir, "ray");
-  const daemon = await startDaemon(
-    "ray",
-    options.binary,
-    [
-      "start", "--head", "--block",
-      `--port=${gcsPort}`,
-      "--node-ip-address=127.0.0.1",
-      "--dashboard-host=127.0.0.1", `--dashboard-port=${dashboardPort}`,
-      ...Object.entries(ports).map(([flag, value]) => `--${flag}=${value}`),
-      `--num-cpus=${options.numCpus ?? 2}`,
-      "--object-store-memory=200000000",
-      `--temp-dir=${rayTempDir}`,
-      "--disable-usage-stats",
-    ],
-    {
-      logFile,
-      env: {
-        ...process.env,
-        RAY_AUTH_MODE: "token",
-        RAY_AUTH_TOKEN: authToken,
-        RAY_USAGE_STATS_ENABLED: "0",
-        PYTHONPATH: RAY_PACKAGE_DIR,
-      },
-    },
-  );
   const dashboardUrl = new URL(`http://127.0.0.1:${dashboardPort}`);
-  try {
-    // The dashboard's modules load after the head is up; Serve's REST API is the last word.
-    await waitUntil(
+  const launchOnce = async (): Promise<Daemon> => {
+    // Ray picks many ports of its own; pin every one to a free port so two clusters never collide.
+    // Chosen anew at each start: while the head was down another process may have taken one.
+    // Clients know only the GCS, dashboard and Serve ports, which stay.
+    const ports: Record<string, number> = {
+      "ray-client-server-port": await freePort(),
+      "dashboard-agent-listen-port": await freePort(),
+      "dashboard-agent-grpc-port": await freePort(),
+      "metrics-export-port": await freePort(),
+      "node-manager-port": await freePort(),
+      "object-manager-port": await freePort(),
+      "runtime-env-agent-port": await freePort(),
+    };
+    const started = await startDaemon(
       "ray",
-      async () => (await fetch(new URL("/api/serve/applications/", dashboardUrl), { headers: { authorization: `Bearer ${authToken}` } })).ok,
-      { timeoutMs: 120_000, logFile, daemon },
+      options.binary,
+      [
+        "start", "--head", "--block",
+        `--port=${gcsPort}`,
+        "--node-ip-address=127.0.0.1",
+        "--dashboard-host=127.0.0.1", `--dashboard-port=${dashboardPort}`,
+        ...Object.entries(ports).map(([flag, value]) => `--${flag}=${value}`),
+        `--num-cpus=${options.numCpus ?? 2}`,
+        "--object-store-memory=200000000",
+        `--temp-dir=${rayTempDir}`,
+        "--disable-usage-stats",
+      ],
+      {
+        logFile,
+        env: {
+          ...process.env,
+          RAY_AUTH_MODE: "token",
+          RAY_AUTH_TOKEN: authToken,
+          RAY_USAGE_STATS_ENABLED: "0",
+          PYTHONPATH: RAY_PACKAGE_DIR,
+        },
+      },
     );
-  } catch (error) {
-    await daemon.stop();
-    throw error;
-  }
+    try {
+      // The dashboard's modules load after the head is up; Serve's REST API is the last word.
+      await waitUntil(
+        "ray",
+        async () => (await fetch(new URL("/api/serve/applications/", dashboardUrl), { headers: { authorization: `Bearer ${authToken}` } })).ok,
+        { timeoutMs: 120_000, logFile, daemon: started },
+      );
+    } catch (error) {
+      await started.stop();
+      throw error;
+    }
+    return started;
+  };
+  /**
+   * Two failures of `ray start` are transient and retried: its raylet did not register with the GCS
+   * within Ray's fixed 30 s (a machine starved of CPU), or a helper port chosen free was taken
+   * before Ray bound it (the next start chooses others). Any other failure is not.
+   */
+  const launch = async (): Promise<Daemon> => {
+    for (let attempt = 1; ; attempt++) {
+      const logStart = await stat(logFile).then((s) => s.size, () => 0);
+      try {
+        return await launchOnce();
+      } catch (error) {
+        const thisStart = (await readFile(logFile).catch(() => Buffer.alloc(0))).subarray(logStart).toString("utf8");
+        if (attempt >= RAY_START_ATTEMPTS || !TRANSIENT_START_FAILURES.some((line) => thisStart.includes(line))) throw error;
+      }
+    }
+  };
+  // Some of Ray's helper processes ignore SIGTERM; they get SIGKILL after a short grace.
+  const stopGraceMs = 5_000;
+  let daemon = await launch();
   return {
     dashboardUrl,
     serveUrl: new URL(`http://127.0.0.1:${servePort}`),
     gcsAddress: `127.0.0.1:${gcsPort}`,
     authToken,
-    daemon,
-    // Some of Ray's helper processes ignore SIGTERM; they get SIGKILL after a short grace.
-    stop: () => daemon.stop(5_000),
+    get daemon() {
+      return daemon;
+    },
+    stop: () => daemon.stop(stopGraceMs),
+    async restart() {
+      await daemon.stop(stopGraceMs);
+      daemon = await launch();
+    },
   };
 }

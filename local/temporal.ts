@@ -47,10 +47,16 @@ export interface TemporalServer {
   /** The Web UI, when it is on. */
   uiUrl: URL | undefined;
   binary: string;
-  daemon: Daemon;
+  /** The current process (a new one after {@link TemporalServer.restart}). */
+  readonly daemon: Daemon;
   /** Runs the CLI against this server (`temporal <args> --address ...`) and returns its stdout. */
   cli(args: string[]): Promise<string>;
   stop(): Promise<void>;
+  /**
+   * Starts the server again with the same ports and database (stopping it first when it runs) and
+   * resolves once it is SERVING: a persistent server comes back with its workflows.
+   */
+  restart(): Promise<void>;
 }
 
 /**
@@ -92,27 +98,37 @@ export async function startTemporal(options: TemporalOptions): Promise<TemporalS
     ...DEV_SERVER_FOR_LATENCY,
   ];
   const logFile = path.join(options.stateDir, "temporal.log");
-  const daemon = await startDaemon("temporal", options.binary, args, { logFile });
   const address = `127.0.0.1:${port}`;
   const cli = async (cliArgs: string[]): Promise<string> =>
     (await execFileAsync(options.binary, [...cliArgs, "--address", address], { timeout: 30_000 })).stdout;
-  try {
-    await waitUntil("temporal", async () => (await cli(["operator", "cluster", "health"])).includes("SERVING"), {
-      timeoutMs: 60_000,
-      logFile,
-      daemon,
-    });
-  } catch (error) {
-    await daemon.stop();
-    throw error;
-  }
+  const launch = async (): Promise<Daemon> => {
+    const started = await startDaemon("temporal", options.binary, args, { logFile });
+    try {
+      await waitUntil("temporal", async () => (await cli(["operator", "cluster", "health"])).includes("SERVING"), {
+        timeoutMs: 60_000,
+        logFile,
+        daemon: started,
+      });
+    } catch (error) {
+      await started.stop();
+      throw error;
+    }
+    return started;
+  };
+  let daemon = await launch();
   return {
     address,
     port,
     uiUrl: ui ? new URL(`http://127.0.0.1:${uiPort}`) : undefined,
     binary: options.binary,
-    daemon,
+    get daemon() {
+      return daemon;
+    },
     cli,
     stop: () => daemon.stop(),
+    async restart() {
+      await daemon.stop();
+      daemon = await launch();
+    },
   };
 }
