@@ -5,6 +5,7 @@
  * `host:port` pairs in a client's or a server's message are replaced.
  * Deterministic string work, safe in workflow code.
  */
+import { ActivityFailure, ApplicationFailure, TimeoutFailure } from "@temporalio/workflow";
 
 const HIDDEN = "<internal address>";
 
@@ -22,4 +23,25 @@ const ADDRESS_PATTERNS = [
 /** `text` with every internal address replaced by `<internal address>`. */
 export function withoutAddresses(text: string): string {
   return ADDRESS_PATTERNS.reduce((shown, pattern) => shown.replace(pattern, HIDDEN), text);
+}
+
+/**
+ * One step's failure as a sentence naming `service`: refused (the service's
+ * permanent answer) or unreachable (its retry budget spent); no internal
+ * addresses. A timeout is never a refusal, whatever retry state Temporal
+ * reports with it: a budget that runs out during an attempt arrives as
+ * NON_RETRYABLE_FAILURE with a bare ScheduleToClose timeout.
+ */
+export function stepFailureReason(service: string, error: unknown): string {
+  // The activity's own error is the first ApplicationFailure; a timeout wraps the last one.
+  let cause: unknown = error;
+  let timedOut = false;
+  while (!(cause instanceof ApplicationFailure) && cause instanceof Error) {
+    timedOut ||= cause instanceof TimeoutFailure;
+    if (!(cause.cause instanceof Error)) break;
+    cause = cause.cause;
+  }
+  const detail = withoutAddresses(cause instanceof Error ? cause.message : String(cause));
+  const refused = !timedOut && error instanceof ActivityFailure && error.retryState === "NON_RETRYABLE_FAILURE";
+  return `${service} ${refused ? "refused" : "unreachable after its retry budget"}: ${detail}`;
 }

@@ -23,7 +23,7 @@ import {
   type SessionWorkflowResult,
   type StepTimeouts,
 } from "./contract.js";
-import { withoutAddresses } from "./failure-reason.js";
+import { stepFailureReason } from "./failure-reason.js";
 
 /** The activities as the worker registers them: a renamed or retyped activity fails to compile here. */
 type SessionActivities = ReturnType<typeof createActivities>;
@@ -83,16 +83,6 @@ const SERVICE = {
   [ACTIVITY.emitAuditEvent]: "Kafka",
 } as const;
 
-/** One step's failure as a sentence: refused (permanent) or unreachable (budget spent); no internal addresses. */
-function failureReason(step: keyof typeof SERVICE, error: unknown): string {
-  // The activity's own error is the first ApplicationFailure; a timeout wraps the last one.
-  let cause: unknown = error;
-  while (!(cause instanceof ApplicationFailure) && cause instanceof Error && cause.cause instanceof Error) cause = cause.cause;
-  const detail = withoutAddresses(cause instanceof Error ? cause.message : String(cause));
-  const refused = error instanceof ActivityFailure && error.retryState === "NON_RETRYABLE_FAILURE";
-  return `${SERVICE[step]} ${refused ? "refused" : "unreachable after its retry budget"}: ${detail}`;
-}
-
 /**
  * `session-start-workflow`: runs one agent session and returns its result.
  * Ends with exactly one audit event (accepted, rejected or failed); fails with
@@ -125,7 +115,7 @@ export async function sessionStartWorkflow(input: SessionInput): Promise<Session
     return { ...result(input, policy, audit), token, completion };
   } catch (error) {
     if (!(error instanceof ActivityFailure)) throw error;
-    const reason = failureReason(step, error);
+    const reason = stepFailureReason(SERVICE[step], error);
     const request: AuditRequest = { input, outcome: "failed", reason };
     if (policy) request.policy = policy;
     if (tokenClaims) request.tokenClaims = tokenClaims;

@@ -175,7 +175,11 @@ export const SCENARIOS: readonly Scenario[] = [
 
   scenario("4b", "4b Ray down past budget", async (context, self) => {
     const { stack } = context;
-    await stack.reconfigure({ RAY_SERVE_RETRY_BUDGET_MS: String(context.mode.rayShortBudgetMs) });
+    // A budget must hold one whole attempt (RAY_SERVE_TIMEOUT_MS + 5 s), so the attempt is shortened with it.
+    await stack.reconfigure({
+      RAY_SERVE_RETRY_BUDGET_MS: String(context.mode.rayShortBudgetMs),
+      RAY_SERVE_TIMEOUT_MS: String(context.mode.rayShortBudgetMs - 7_000),
+    });
     const label = `fault${self.id}`;
     const first = Math.ceil(context.mode.sessions / 3);
     const sessions = await startSessions(context, label, first);
