@@ -5,30 +5,49 @@
  * left its group too, and never anything else on the machine.
  */
 import { spawn } from "node:child_process";
-import { createWriteStream } from "node:fs";
+import { createWriteStream, readFileSync } from "node:fs";
 import { mkdir, readFile, readdir } from "node:fs/promises";
 import { connect, createServer } from "node:net";
 import { constants as osConstants } from "node:os";
 import path from "node:path";
 
-/** Ports this process has handed out: the OS may offer a just-closed port again, and two servers would then collide. */
+/** Ports this process has handed out, so two of its servers never get the same one. */
 const handedOut = new Set<number>();
 
-/** A port free on 127.0.0.1 right now, and never one this process handed out before (Ray takes nine at once). */
+/**
+ * Ports below this are never given out by the kernel on its own (Linux's
+ * `ip_local_port_range` starts at 32768 by default): a port chosen there stays
+ * free until the server it is meant for binds it, however long that takes.
+ * Ray binds its Serve proxy port only when the first application deploys, and
+ * a port from the kernel's range was once taken meanwhile by another process's
+ * `bind(0)`, so the proxy never came up.
+ */
+function firstKernelPort(): number {
+  try {
+    const low = Number(readFileSync("/proc/sys/net/ipv4/ip_local_port_range", "utf8").trim().split(/\s+/)[0]);
+    return Number.isInteger(low) && low > 22_000 ? low : 32_768;
+  } catch {
+    return 32_768;
+  }
+}
+/** From 20000: Ray's worker processes take ports 10002-19999 of their own. */
+const CHOSEN_PORTS = { low: 20_000, high: firstKernelPort() - 1 };
+
+function listensOn(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const server = createServer();
+    server.once("error", () => resolve(false));
+    server.listen(port, "127.0.0.1", () => server.close(() => resolve(true)));
+  });
+}
+
+/** A port free on 127.0.0.1 right now, outside the kernel's own range, and never one this process handed out before. */
 export async function freePort(): Promise<number> {
   for (;;) {
-    const port = await new Promise<number>((resolve, reject) => {
-      const server = createServer();
-      server.once("error", reject);
-      server.listen(0, "127.0.0.1", () => {
-        const address = server.address();
-        server.close(() => resolve(typeof address === "object" && address ? address.port : 0));
-      });
-    });
-    if (!handedOut.has(port)) {
-      handedOut.add(port);
-      return port;
-    }
+    const port = CHOSEN_PORTS.low + Math.floor(Math.random() * (CHOSEN_PORTS.high - CHOSEN_PORTS.low + 1));
+    if (handedOut.has(port) || !(await listensOn(port))) continue;
+    handedOut.add(port);
+    return port;
   }
 }
 
