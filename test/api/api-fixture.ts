@@ -112,7 +112,7 @@ export async function startExtraServer(
     registry: createMetricsRegistry({ processMetrics: false }),
     corsAllowedOrigins: [],
     shutdownGraceMs: 5_000,
-    logger: { info() {}, warn() {}, error() {} },
+    logger: createLogger("api-test-extra", () => {}),
     ...options,
   });
   const { port } = await server.listen(0);
