@@ -11,7 +11,7 @@ import { Kafka, logLevel, type Message, type Producer } from "kafkajs";
 import { Counter } from "prom-client";
 import { AuditEventSchema, type AuditEventJson } from "../../gen/somagent/orchestrator/v1/session_pb.js";
 import type { KafkaConfig } from "../config.js";
-import type { Logger } from "../shared/logger.js";
+import type { Logger, LogLevel } from "../shared/logger.js";
 import type { Registry } from "../shared/metrics.js";
 import { TransientCallError } from "../shared/call-errors.js";
 
@@ -34,6 +34,14 @@ export interface AuditProducer {
 /** Records in one produce request at most: audit records are about 1 KB, well under the broker's 1 MB default. */
 const MAX_BATCH_RECORDS = 500;
 
+/** kafkajs' numeric levels as ours. */
+const KAFKAJS_LEVELS: Partial<Record<logLevel, LogLevel>> = {
+  [logLevel.ERROR]: "error",
+  [logLevel.WARN]: "warn",
+  [logLevel.INFO]: "info",
+  [logLevel.DEBUG]: "debug",
+};
+
 /** Kafka's own retries stay short so Temporal's retry policy is the one that matters. */
 const KAFKA_TIMEOUTS = { connectionTimeout: 3_000, requestTimeout: 10_000, retry: { retries: 2, initialRetryTime: 200, maxRetryTime: 2_000 } };
 
@@ -52,7 +60,7 @@ export function createAuditProducer(config: KafkaConfig, logger: Logger, registr
   if (config.brokers.length === 0) {
     return {
       async start() {
-        logger.error("KAFKA_BOOTSTRAP_SERVERS is unset: audit events are logged, not published to Kafka");
+        logger.warn("KAFKA_BOOTSTRAP_SERVERS is unset: audit events are logged, not published to Kafka");
       },
       async publish(event) {
         logger.info("audit event", { topic: config.auditTopic, audit: JSON.parse(auditRecord(event)) });
@@ -66,8 +74,9 @@ export function createAuditProducer(config: KafkaConfig, logger: Logger, registr
     brokers: config.brokers.map((b) => `${b.host}:${b.port}`),
     logLevel: logLevel.WARN,
     logCreator: () => ({ level, log }) => {
-      const { message, ...fields } = log;
-      logger.error(`kafkajs: ${String(message)}`, { level, ...fields });
+      // kafkajs' own `timestamp` and `logger` fields repeat what the line already says.
+      const { message, timestamp: _timestamp, logger: _logger, ...fields } = log;
+      logger.log(KAFKAJS_LEVELS[level] ?? "error", `kafkajs: ${String(message)}`, fields);
     },
     ...KAFKA_TIMEOUTS,
   });
