@@ -5,7 +5,7 @@
  * attributes fields, the session named as everywhere else.
  */
 import { ApplicationFailure, type LogLevel as SdkLogLevel, type LogMetadata, type Logger as SdkLogger } from "@temporalio/common";
-import { SESSION_WORKFLOW_ID_PREFIX } from "../workflows/contract.js";
+import { sessionLogFields } from "../temporal/session-log-fields.js";
 import { errorField, type Logger, type LogLevel } from "../shared/logger.js";
 
 const LEVELS: Record<SdkLogLevel, LogLevel> = { TRACE: "debug", DEBUG: "debug", INFO: "info", WARN: "warn", ERROR: "error" };
@@ -39,8 +39,7 @@ function fieldsOf(meta: LogMetadata): Record<string, unknown> {
   for (const [key, value] of Object.entries(meta)) {
     if (WITHHELD.has(key)) continue;
     if (key === "workflowId" && typeof value === "string") {
-      fields.workflow_id = value;
-      if (value.startsWith(SESSION_WORKFLOW_ID_PREFIX)) fields.session_id = value.slice(SESSION_WORKFLOW_ID_PREFIX.length);
+      Object.assign(fields, sessionLogFields(value));
     } else if (key === "error") {
       fields.error = errorOf(value);
     } else {
