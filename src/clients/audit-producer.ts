@@ -8,7 +8,7 @@
  */
 import { fromJson, toJson } from "@bufbuild/protobuf";
 import { Kafka, logLevel, type Message, type Producer } from "kafkajs";
-import { Counter } from "prom-client";
+import { Counter, Histogram } from "prom-client";
 import { AuditEventSchema, type AuditEventJson } from "../../gen/somagent/orchestrator/v1/session_pb.js";
 import type { KafkaConfig } from "../config.js";
 import type { Logger, LogLevel } from "../shared/logger.js";
@@ -47,7 +47,8 @@ const KAFKA_TIMEOUTS = { connectionTimeout: 3_000, requestTimeout: 10_000, retry
 
 /**
  * Builds the audit producer for `config`; logs instead of publishing when it
- * names no brokers. Counts publishes on `registry` (`somagent_audit_publishes_total`),
+ * names no brokers. Counts publishes on `registry` (`somagent_audit_publishes_total`,
+ * `somagent_audit_publish_duration_seconds`, and the sessions they end: `somagent_sessions_ended_total`),
  * which therefore holds one audit producer, as a worker process does.
  */
 export function createAuditProducer(config: KafkaConfig, logger: Logger, registry: Registry): AuditProducer {
@@ -57,6 +58,23 @@ export function createAuditProducer(config: KafkaConfig, logger: Logger, registr
     labelNames: ["outcome"] as const,
     registers: [registry],
   });
+  const publishDuration = new Histogram({
+    name: "somagent_audit_publish_duration_seconds",
+    help: "Time from handing an audit event to Kafka until it was acknowledged (acks=all) or failed, group-commit wait included.",
+    buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
+    registers: [registry],
+  });
+  // Every session ends with exactly one audit event, so its recorded status is the session's outcome.
+  const sessionsEnded = new Counter({
+    name: "somagent_sessions_ended_total",
+    help: "Sessions ended, by the status of their audit event (accepted, rejected, failed, canceled), counted once the event is recorded.",
+    labelNames: ["status"] as const,
+    registers: [registry],
+  });
+  const recorded = (event: AuditEventJson, outcome: "published" | "logged") => {
+    auditPublishes.inc({ outcome });
+    sessionsEnded.inc({ status: sessionStatusLabel(event) });
+  };
   if (config.brokers.length === 0) {
     return {
       async start() {
@@ -64,7 +82,7 @@ export function createAuditProducer(config: KafkaConfig, logger: Logger, registr
       },
       async publish(event) {
         logger.info("audit event", { topic: config.auditTopic, audit: JSON.parse(auditRecord(event)) });
-        auditPublishes.inc({ outcome: "logged" });
+        recorded(event, "logged");
       },
       async stop() {},
     };
@@ -111,12 +129,15 @@ export function createAuditProducer(config: KafkaConfig, logger: Logger, registr
       }
     },
     async publish(event) {
+      const stopTimer = publishDuration.startTimer();
       try {
         await send({ key: event.sessionId ?? "", value: auditRecord(event) });
-        auditPublishes.inc({ outcome: "published" });
+        recorded(event, "published");
       } catch (error) {
         auditPublishes.inc({ outcome: "error" });
         throw new TransientCallError(KAFKA_TARGET, `publish to ${config.auditTopic} failed: ${(error as Error).message}`, undefined, { cause: error });
+      } finally {
+        stopTimer();
       }
     },
     async stop() {
@@ -125,6 +146,11 @@ export function createAuditProducer(config: KafkaConfig, logger: Logger, registr
       await producer.disconnect();
     },
   };
+}
+
+/** `AUDIT_STATUS_ACCEPTED` as `accepted`. */
+function sessionStatusLabel(event: AuditEventJson): string {
+  return (event.status ?? "AUDIT_STATUS_UNSPECIFIED").replace(/^AUDIT_STATUS_/, "").toLowerCase();
 }
 
 /** The record consumers read: the event's proto JSON with proto field names (`audit_id`, `session_id`, …). */

@@ -103,12 +103,42 @@ afterAll(async () => {
   keyDir?.remove();
 }, 60_000);
 
-describe("worker process log", () => {
-  it("writes one JSON line per record in one format, a refusal as one line without a stack, and no token or secret", async () => {
-    const completed = sessionInput();
-    const refused = sessionInput({ user: "user-readonly" });
-    const result = (await (await startSession(completed)).result()) as SessionWorkflowResult;
+/** Sum of the samples of `name` whose labels include `labels`, from a Prometheus text endpoint. */
+async function sample(metricsUrl: URL, name: string, labels: Record<string, string> = {}): Promise<number> {
+  const text = await (await fetch(metricsUrl)).text();
+  let sum = 0;
+  for (const line of text.split("\n")) {
+    const match = /^(\w+)(?:\{([^}]*)\})? (\S+)$/.exec(line);
+    if (match?.[1] !== name) continue;
+    const found = Object.fromEntries([...(match[2] ?? "").matchAll(/(\w+)="([^"]*)"/g)].map((m) => [m[1], m[2]]));
+    if (Object.entries(labels).every(([key, value]) => found[key] === value)) sum += Number(match[3]);
+  }
+  return sum;
+}
+
+// One session completed and one refused by the identity service (user-readonly), on a fresh worker: its counters start at zero.
+const completed = sessionInput();
+const refused = sessionInput({ user: "user-readonly" });
+let result: SessionWorkflowResult;
+
+describe("worker process", () => {
+  it("counts on /metrics the sessions ended by status, the calls by dependency and the audit publishes", async () => {
+    result = (await (await startSession(completed)).result()) as SessionWorkflowResult;
     await sessionFailure(await startSession(refused));
+    const started = parsed().find((r) => r.message === "worker started");
+    const metrics = new URL("/metrics", String(started?.metrics));
+
+    expect(await sample(metrics, "somagent_sessions_ended_total", { status: "accepted" })).toBe(1);
+    expect(await sample(metrics, "somagent_sessions_ended_total", { status: "failed" })).toBe(1);
+    expect(await sample(metrics, "somagent_audit_publishes_total", { outcome: "published" })).toBe(2);
+    expect(await sample(metrics, "somagent_audit_publish_duration_seconds_count")).toBe(2);
+    expect(await sample(metrics, "somagent_outbound_requests_total", { target: "policy-engine" })).toBe(2);
+    expect(await sample(metrics, "somagent_outbound_requests_total", { target: "identity-service" })).toBe(2);
+    expect(await sample(metrics, "somagent_outbound_request_duration_seconds_count", { target: "identity-service" })).toBe(2);
+    expect(await sample(metrics, "somagent_outbound_requests_total", { target: "ray-serve" })).toBeGreaterThanOrEqual(1);
+  });
+
+  it("writes one JSON line per record in one format, a refusal as one line without a stack, and no token or secret", async () => {
     worker.kill("SIGTERM");
     expect(await workerExit).toBe(0);
 
