@@ -6,6 +6,7 @@
 
 import { homedir } from "node:os";
 import { join, resolve } from "node:path";
+import { LOG_LEVELS, type LogLevel } from "./shared/logger.js";
 import type { SessionTimeouts, StepTimeouts } from "./workflows/contract.js";
 
 type Env = Readonly<Record<string, string | undefined>>;
@@ -662,4 +663,15 @@ export function loadIdentityServiceConfig(env: Env = process.env): IdentityServi
     lockoutSeconds: positiveInt(env, "IDENTITY_SERVICE_LOCKOUT_SECONDS", 300),
     allowedHosts: allowedHosts(env, "IDENTITY_SERVICE_ALLOWED_HOSTS", host),
   };
+}
+
+/**
+ * `LOG_LEVEL` of every process (API, worker, companions): the least severe
+ * level written, `info` by default. Read on its own so a process can log its
+ * configuration errors in the one format before the rest is read.
+ */
+export function loadLogLevel(env: Env = process.env): LogLevel {
+  const value = raw(env, "LOG_LEVEL")?.toLowerCase() ?? "info";
+  if (!LOG_LEVELS.includes(value as LogLevel)) throw new ConfigError("LOG_LEVEL", LOG_LEVELS.join(", "), value);
+  return value as LogLevel;
 }

@@ -6,7 +6,8 @@ import { execFile } from "node:child_process";
 import path from "node:path";
 import { promisify } from "node:util";
 import { describe, expect, it } from "vitest";
-import { ConfigError, loadApiConfig, loadIdentityServiceConfig, loadPolicyEngineConfig, loadWorkerConfig } from "../src/config.js";
+import { ConfigError, loadApiConfig, loadIdentityServiceConfig, loadLogLevel, loadPolicyEngineConfig, loadWorkerConfig } from "../src/config.js";
+import { LOG_LEVELS } from "../src/shared/logger.js";
 
 const key = `k1:${Buffer.alloc(32, 7).toString("base64")}`;
 /** A client secret of the accepted form (what `openssl rand -base64 32` prints). */
@@ -195,5 +196,20 @@ describe("start-up with bad configuration", () => {
     const { code, stderr } = await start("src/worker/main.ts", { TEMPORAL_TARGET_HOST: "localhost" });
     expect(code).toBe(1);
     expect(stderr).toContain("TEMPORAL_TARGET_HOST");
+  });
+
+  it("each process exits 1 with one JSON line naming LOG_LEVEL when it is not a level", async () => {
+    for (const script of ["src/api/main.ts", "src/worker/main.ts", "src/companions/policy-engine/main.ts", "src/companions/identity-service/main.ts"]) {
+      const { code, stderr } = await start(script, { LOG_LEVEL: "verbose" });
+      expect(code, script).toBe(1);
+      expect(JSON.parse(stderr.trim()), script).toMatchObject({ level: "error", message: "invalid configuration", error: expect.stringContaining('LOG_LEVEL="verbose" is invalid') });
+    }
+  });
+});
+
+describe("loadLogLevel", () => {
+  it("defaults to info and takes each level, in any case", () => {
+    expect(loadLogLevel({})).toBe("info");
+    for (const level of LOG_LEVELS) expect(loadLogLevel({ LOG_LEVEL: level.toUpperCase() })).toBe(level);
   });
 });

@@ -7,12 +7,14 @@
 import { randomUUID } from "node:crypto";
 import { create, toJson, type DescMessage } from "@bufbuild/protobuf";
 import { Code, ConnectError } from "@connectrpc/connect";
-import { BadRequest_FieldViolationSchema, BadRequestSchema } from "../../gen/google/rpc/error_details_pb.js";
+import { durationFromMs } from "@bufbuild/protobuf/wkt";
+import { BadRequest_FieldViolationSchema, BadRequestSchema, RetryInfoSchema } from "../../gen/google/rpc/error_details_pb.js";
 import {
   CallerMismatchError,
   SessionAlreadyExistsError,
   SessionNotFoundError,
   TemporalDeadlineError,
+  TemporalOverloadedError,
   TemporalUnavailableError,
 } from "../temporal/errors.js";
 import type { Logger } from "../shared/logger.js";
@@ -39,6 +41,18 @@ export class HttpStatusError extends Error {
 /** The server is draining for shutdown and takes no new calls (UNAVAILABLE, 503). */
 export function shuttingDownError(): ConnectError {
   return new ConnectError("server is shutting down; retry on another instance", Code.Unavailable);
+}
+
+/** How long a client should wait before retrying a call Temporal refused for load (google.rpc.RetryInfo). */
+export const OVERLOAD_RETRY_DELAY_MS = 1_000;
+
+/**
+ * Temporal refused the call for load: RESOURCE_EXHAUSTED (HTTP 429), with a
+ * google.rpc.RetryInfo detail saying when to try again.
+ */
+function overloadedError(message: string): ConnectError {
+  const retryInfo = create(RetryInfoSchema, { retryDelay: durationFromMs(OVERLOAD_RETRY_DELAY_MS) });
+  return new ConnectError(message, Code.ResourceExhausted, undefined, [{ desc: RetryInfoSchema, value: retryInfo }]);
 }
 
 /** A request body over the size limit: RESOURCE_EXHAUSTED, HTTP 413. */
@@ -71,7 +85,8 @@ export function methodNotAllowedError(method: string, path: string, allowed: rea
 
 /**
  * Maps any thrown value to a `ConnectError`: port failures to NOT_FOUND,
- * ALREADY_EXISTS, PERMISSION_DENIED, UNAVAILABLE, DEADLINE_EXCEEDED; a `ConnectError` passes through (except an
+ * ALREADY_EXISTS, PERMISSION_DENIED, UNAVAILABLE, DEADLINE_EXCEEDED,
+ * RESOURCE_EXHAUSTED (Temporal over its limits); a `ConnectError` passes through (except an
  * INTERNAL/UNKNOWN one, whose message is replaced by an error id); anything
  * else is INTERNAL with an error id, the original logged under that id.
  */
@@ -81,6 +96,7 @@ export function toConnectError(error: unknown, logger: Logger): ConnectError {
   if (error instanceof CallerMismatchError) return new ConnectError(error.message, Code.PermissionDenied);
   if (error instanceof TemporalUnavailableError) return new ConnectError(error.message, Code.Unavailable);
   if (error instanceof TemporalDeadlineError) return new ConnectError(error.message, Code.DeadlineExceeded);
+  if (error instanceof TemporalOverloadedError) return overloadedError(error.message);
   if (error instanceof ConnectError && error.code !== Code.Internal && error.code !== Code.Unknown) return error;
   const errorId = randomUUID();
   logger.error("unexpected error", {

@@ -31,12 +31,27 @@ export function createObserveInterceptor(observer: CallObserver): Interceptor {
     const call = observer.begin(req.method, req.contextValues.get(PROTOCOL));
     let response;
     try {
-      response = await next(req);
+      if (req.stream) {
+        const input = req.message;
+        response = await next({
+          ...req,
+          message: (async function* () {
+            for await (const message of input) {
+              call.concerns(workflowIdOf(message));
+              yield message;
+            }
+          })(),
+        });
+      } else {
+        call.concerns(workflowIdOf(req.message));
+        response = await next(req);
+      }
     } catch (error) {
       call.finish(ConnectError.from(error));
       throw error;
     }
     if (!response.stream) {
+      call.concerns(workflowIdOf(response.message)); // Start: the id it chose
       call.finish();
       return response;
     }
@@ -57,6 +72,12 @@ export function createObserveInterceptor(observer: CallObserver): Interceptor {
       })(),
     };
   };
+}
+
+/** The session workflow a request or response names (`workflow_id` of Get, Watch, Cancel, Start's answer), if any. */
+function workflowIdOf(message: unknown): string | undefined {
+  const workflowId = (message as { workflowId?: unknown }).workflowId;
+  return typeof workflowId === "string" && workflowId !== "" ? workflowId : undefined;
 }
 
 /** Maps every failure, unary or mid-stream, through the one error mapper. */

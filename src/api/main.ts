@@ -2,15 +2,15 @@
  * Entry point of the API process: reads the configuration, connects to
  * Temporal (lazily), listens on `HOST:PORT` and drains on SIGTERM/SIGINT.
  */
-import { ConfigError, loadApiConfig } from "../config.js";
+import { ConfigError, loadLogLevel, loadApiConfig } from "../config.js";
 import { createTemporalConnection } from "../temporal/connection.js";
 import { createTemporalSessionPort } from "../temporal/session-port.js";
 import { createTelemetry } from "../shared/telemetry.js";
-import { createLogger } from "../shared/logger.js";
+import { createProcessLogger } from "../shared/logger.js";
 import { createMetricsRegistry } from "../shared/metrics.js";
 import { createServer } from "./server.js";
 
-const logger = createLogger("somagent-orchestrator-api");
+const logger = createProcessLogger("somagent-orchestrator-api", loadLogLevel);
 
 async function main(): Promise<void> {
   const config = loadApiConfig();

@@ -7,13 +7,16 @@
  */
 import type { DescMethod } from "@bufbuild/protobuf";
 import type { ConnectError } from "@connectrpc/connect";
-import { SpanKind, SpanStatusCode, type Tracer } from "@opentelemetry/api";
+import { isSpanContextValid, SpanKind, SpanStatusCode, type Tracer } from "@opentelemetry/api";
 import type { Logger } from "../shared/logger.js";
+import { sessionLogFields } from "../temporal/session-log-fields.js";
 import { codeName } from "./errors.js";
 import type { ApiMetrics } from "./metrics.js";
 
 /** One call being observed. */
 export interface CallObservation {
+  /** The call is about the session workflow `workflowId` (when given): its log line names it. */
+  concerns(workflowId: string | undefined): void;
   /** The call answered with a stream: counted as open until {@link finish}. */
   streamOpened(): void;
   /** Ends the observation with the call's outcome (no error: OK). Call once. */
@@ -38,7 +41,11 @@ export function createCallObserver(deps: { metrics: ApiMetrics; logger: Logger; 
         attributes: { "rpc.system": protocol === "rest" ? "http" : protocol, "rpc.service": desc.parent.typeName, "rpc.method": desc.name },
       });
       let streaming = false;
+      let workflowId: string | undefined;
       return {
+        concerns(id) {
+          workflowId ??= id;
+        },
         streamOpened() {
           streaming = true;
           metrics.streamsInFlight.inc({ method, protocol });
@@ -52,7 +59,16 @@ export function createCallObserver(deps: { metrics: ApiMetrics; logger: Logger; 
           span.setAttribute("rpc.grpc.status_code", error?.code ?? 0);
           if (error) span.setStatus({ code: SpanStatusCode.ERROR, message: error.rawMessage });
           span.end();
-          logger.info("rpc", { method, protocol, code, durationMs: Math.round(durationMs * 10) / 10, ...(error ? { error: error.rawMessage } : {}) });
+          logger.info("rpc", {
+            method,
+            protocol,
+            code,
+            durationMs: Math.round(durationMs * 10) / 10,
+            ...(workflowId !== undefined ? sessionLogFields(workflowId) : {}),
+            // The span is not the active one here (the call ran in its own context), so it is named explicitly.
+            ...(isSpanContextValid(span.spanContext()) ? { trace_id: span.spanContext().traceId } : {}),
+            ...(error ? { error: error.rawMessage } : {}),
+          });
         },
       };
     },

@@ -8,10 +8,10 @@
  */
 import { fromJson, toJson } from "@bufbuild/protobuf";
 import { Kafka, Partitioners, logLevel, type Message, type Producer } from "kafkajs";
-import { Counter } from "prom-client";
+import { Counter, Histogram } from "prom-client";
 import { AuditEventSchema, type AuditEventJson } from "../../gen/somagent/orchestrator/v1/session_pb.js";
 import type { KafkaConfig } from "../config.js";
-import type { Logger } from "../shared/logger.js";
+import type { Logger, LogLevel } from "../shared/logger.js";
 import type { Registry } from "../shared/metrics.js";
 import { TransientCallError } from "../shared/call-errors.js";
 import { silenceKafkajsNegativeTimeoutWarning } from "../shared/kafkajs-warning.js";
@@ -35,12 +35,21 @@ export interface AuditProducer {
 /** Records in one produce request at most: audit records are about 1 KB, well under the broker's 1 MB default. */
 const MAX_BATCH_RECORDS = 500;
 
+/** kafkajs' numeric levels as ours. */
+const KAFKAJS_LEVELS: Partial<Record<logLevel, LogLevel>> = {
+  [logLevel.ERROR]: "error",
+  [logLevel.WARN]: "warn",
+  [logLevel.INFO]: "info",
+  [logLevel.DEBUG]: "debug",
+};
+
 /** Kafka's own retries stay short so Temporal's retry policy is the one that matters. */
 const KAFKA_TIMEOUTS = { connectionTimeout: 3_000, requestTimeout: 10_000, retry: { retries: 2, initialRetryTime: 200, maxRetryTime: 2_000 } };
 
 /**
  * Builds the audit producer for `config`; logs instead of publishing when it
- * names no brokers. Counts publishes on `registry` (`somagent_audit_publishes_total`),
+ * names no brokers. Counts publishes on `registry` (`somagent_audit_publishes_total`,
+ * `somagent_audit_publish_duration_seconds`, and the sessions they end: `somagent_sessions_ended_total`),
  * which therefore holds one audit producer, as a worker process does.
  */
 export function createAuditProducer(config: KafkaConfig, logger: Logger, registry: Registry): AuditProducer {
@@ -50,14 +59,31 @@ export function createAuditProducer(config: KafkaConfig, logger: Logger, registr
     labelNames: ["outcome"] as const,
     registers: [registry],
   });
+  const publishDuration = new Histogram({
+    name: "somagent_audit_publish_duration_seconds",
+    help: "Time from handing an audit event to Kafka until it was acknowledged (acks=all) or failed, group-commit wait included.",
+    buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
+    registers: [registry],
+  });
+  // Every session ends with exactly one audit event, so its recorded status is the session's outcome.
+  const sessionsEnded = new Counter({
+    name: "somagent_sessions_ended_total",
+    help: "Sessions ended, by the status of their audit event (accepted, rejected, failed, canceled), counted once the event is recorded.",
+    labelNames: ["status"] as const,
+    registers: [registry],
+  });
+  const recorded = (event: AuditEventJson, outcome: "published" | "logged") => {
+    auditPublishes.inc({ outcome });
+    sessionsEnded.inc({ status: sessionStatusLabel(event) });
+  };
   if (config.brokers.length === 0) {
     return {
       async start() {
-        logger.error("KAFKA_BOOTSTRAP_SERVERS is unset: audit events are logged, not published to Kafka");
+        logger.warn("KAFKA_BOOTSTRAP_SERVERS is unset: audit events are logged, not published to Kafka");
       },
       async publish(event) {
         logger.info("audit event", { topic: config.auditTopic, audit: JSON.parse(auditRecord(event)) });
-        auditPublishes.inc({ outcome: "logged" });
+        recorded(event, "logged");
       },
       async stop() {},
     };
@@ -68,8 +94,9 @@ export function createAuditProducer(config: KafkaConfig, logger: Logger, registr
     brokers: config.brokers.map((b) => `${b.host}:${b.port}`),
     logLevel: logLevel.WARN,
     logCreator: () => ({ level, log }) => {
-      const { message, ...fields } = log;
-      logger.error(`kafkajs: ${String(message)}`, { level, ...fields });
+      // kafkajs' own `timestamp` and `logger` fields repeat what the line already says.
+      const { message, timestamp: _timestamp, logger: _logger, ...fields } = log;
+      logger.log(KAFKAJS_LEVELS[level] ?? "error", `kafkajs: ${String(message)}`, fields);
     },
     ...KAFKA_TIMEOUTS,
   });
@@ -111,12 +138,15 @@ export function createAuditProducer(config: KafkaConfig, logger: Logger, registr
       }
     },
     async publish(event) {
+      const stopTimer = publishDuration.startTimer();
       try {
         await send({ key: event.sessionId ?? "", value: auditRecord(event) });
-        auditPublishes.inc({ outcome: "published" });
+        recorded(event, "published");
       } catch (error) {
         auditPublishes.inc({ outcome: "error" });
         throw new TransientCallError(KAFKA_TARGET, `publish to ${config.auditTopic} failed: ${(error as Error).message}`, undefined, { cause: error });
+      } finally {
+        stopTimer();
       }
     },
     async stop() {
@@ -125,6 +155,11 @@ export function createAuditProducer(config: KafkaConfig, logger: Logger, registr
       await producer.disconnect();
     },
   };
+}
+
+/** `AUDIT_STATUS_ACCEPTED` as `accepted`. */
+function sessionStatusLabel(event: AuditEventJson): string {
+  return (event.status ?? "AUDIT_STATUS_UNSPECIFIED").replace(/^AUDIT_STATUS_/, "").toLowerCase();
 }
 
 /** The record consumers read: the event's proto JSON with proto field names (`audit_id`, `session_id`, …). */

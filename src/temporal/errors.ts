@@ -19,6 +19,17 @@ export class TemporalUnavailableError extends Error {
   }
 }
 
+/**
+ * Temporal refused the call for load (RESOURCE_EXHAUSTED: a rate limit, the
+ * namespace's concurrent long-poll limit): the same call may succeed later.
+ */
+export class TemporalOverloadedError extends Error {
+  constructor(operation: string, reason: string, options?: ErrorOptions) {
+    super(`Temporal is over its limits (${operation}: ${reason}); retry later`, options);
+    this.name = "TemporalOverloadedError";
+  }
+}
+
 /** The call's deadline passed before Temporal answered. */
 export class TemporalDeadlineError extends Error {
   constructor(operation: string, options?: ErrorOptions) {

@@ -21,7 +21,7 @@
  */
 import { clone, create } from "@bufbuild/protobuf";
 import { timestampFromMs } from "@bufbuild/protobuf/wkt";
-import { status as GrpcStatus } from "@grpc/grpc-js";
+import { status as GrpcStatus, type ServiceError as GrpcServiceError } from "@grpc/grpc-js";
 import {
   WorkflowExecutionAlreadyStartedError,
   WorkflowNotFoundError,
@@ -48,6 +48,7 @@ import {
   SessionAlreadyExistsError,
   SessionNotFoundError,
   TemporalDeadlineError,
+  TemporalOverloadedError,
   TemporalUnavailableError,
 } from "./errors.js";
 import { closedStatus, createSessionEventState, toSessionEvent } from "./session-events.js";
@@ -271,6 +272,8 @@ export function createTemporalSessionPort(temporalConnection: TemporalConnection
       translated = new TemporalUnavailableError(operation, { cause: error });
     } else if (code === GrpcStatus.DEADLINE_EXCEEDED) {
       translated = new TemporalDeadlineError(operation, { cause: error });
+    } else if (code === GrpcStatus.RESOURCE_EXHAUSTED) {
+      translated = new TemporalOverloadedError(operation, grpcError(error)?.details || "resource exhausted", { cause: error });
     } else {
       translated = error instanceof Error ? error : new Error(String(error));
     }
@@ -470,11 +473,16 @@ function withholdToken(result: SessionResult): void {
   if (result.token) result.token.token = "";
 }
 
-function grpcCode(error: unknown): number | undefined {
+/** The first gRPC error in the chain of causes. */
+function grpcError(error: unknown): GrpcServiceError | undefined {
   for (let current = error; current; current = (current as { cause?: unknown }).cause) {
-    if (isGrpcServiceError(current)) return current.code;
+    if (isGrpcServiceError(current)) return current;
   }
   return undefined;
+}
+
+function grpcCode(error: unknown): number | undefined {
+  return grpcError(error)?.code;
 }
 
 function errorText(error: unknown): string {
@@ -490,5 +498,6 @@ function outcomeOf(error: Error): string {
   if (error instanceof SessionNotFoundError) return "not_found";
   if (error instanceof TemporalUnavailableError) return "unavailable";
   if (error instanceof TemporalDeadlineError) return "deadline";
+  if (error instanceof TemporalOverloadedError) return "overloaded";
   return "error";
 }

@@ -5,21 +5,25 @@
  * the session worker, exposes the Temporal SDK's own metrics for Prometheus,
  * and shuts down gracefully on SIGTERM/SIGINT.
  */
-import { Runtime } from "@temporalio/worker";
-import { createLogger } from "../shared/logger.js";
-import { ConfigError, loadWorkerConfig } from "../config.js";
+import { makeTelemetryFilterString, Runtime } from "@temporalio/worker";
+import { createProcessLogger } from "../shared/logger.js";
+import { ConfigError, loadLogLevel, loadWorkerConfig } from "../config.js";
 import { createMetricsRegistry } from "../shared/metrics.js";
 import { createTelemetry } from "../shared/telemetry.js";
 import { createWorkerDependencies } from "./dependencies.js";
+import { createSdkLogger } from "./sdk-logger.js";
 import { createSessionWorker } from "./session-worker.js";
 
-const logger = createLogger("somagent-orchestrator-worker");
+const logger = createProcessLogger("somagent-orchestrator-worker", loadLogLevel);
 
 async function main(): Promise<void> {
   const config = loadWorkerConfig();
   const telemetry = createTelemetry(config.telemetry);
   Runtime.install({
+    // The SDK's and its native core's lines in our one format, at our level.
+    logger: createSdkLogger(logger),
     telemetryOptions: {
+      logging: { forward: {}, filter: makeTelemetryFilterString({ core: "WARN" }) },
       metrics: { prometheus: { bindAddress: `${config.metricsHost}:${config.sdkMetricsPort}` } },
     },
   });

@@ -31,9 +31,12 @@ export interface ApiFixture {
   close(): Promise<void>;
 }
 
-/** Starts Temporal, the API on port 0 and waits until the API is ready. */
-export async function startApiFixture(options: Partial<ApiServerDeps> = {}): Promise<ApiFixture> {
-  const temporal = await startTemporalDevServer();
+/** Starts Temporal (a plain dev server unless `startTemporal` says otherwise), the API on port 0 and waits until the API is ready. */
+export async function startApiFixture(
+  options: Partial<ApiServerDeps> = {},
+  startTemporal: () => Promise<TemporalDevServer> = startTemporalDevServer,
+): Promise<ApiFixture> {
+  const temporal = await startTemporal();
   const [host, port] = temporal.address.split(":") as [string, string];
   const codecKey = { id: "test", key: randomBytes(32) };
   const connection = createTemporalConnection({
@@ -113,7 +116,7 @@ export async function startExtraServer(
     registry: createMetricsRegistry({ processMetrics: false }),
     corsAllowedOrigins: [],
     shutdownGraceMs: 5_000,
-    logger: { info() {}, warn() {}, error() {} },
+    logger: createLogger("api-test-extra", () => {}),
     ...options,
   });
   const { port } = await server.listen(0);

@@ -11,6 +11,7 @@ import { createAuditProducer, type AuditProducer } from "../../src/clients/audit
 import { TransientCallError } from "../../src/shared/call-errors.js";
 import { createLogger } from "../../src/shared/logger.js";
 import { createMetricsRegistry } from "../../src/shared/metrics.js";
+import { freePort } from "../../local/processes.js";
 import { infra } from "../support/infra.js";
 import { waitFor } from "../support/wait-for.js";
 
@@ -84,5 +85,28 @@ describe("audit producer", () => {
       expect(outcome.status).toBe("rejected");
       expect((outcome as PromiseRejectedResult).reason).toBeInstanceOf(TransientCallError);
     }
+  });
+});
+
+describe("audit producer logging", () => {
+  it("writes kafkajs' lines at our levels, in our format", async () => {
+    const lines: string[] = [];
+    const unreachable = { ...config, brokers: [{ host: "127.0.0.1", port: await freePort() }] };
+    const producer = createAuditProducer(unreachable, createLogger("audit-producer-test", (line) => lines.push(line)), createMetricsRegistry({ processMetrics: false }));
+    await expect(producer.start()).rejects.toBeInstanceOf(TransientCallError);
+    const kafkajsLines = lines.map((line) => JSON.parse(line) as { level: unknown; message: string }).filter((l) => l.message.startsWith("kafkajs: "));
+    expect(kafkajsLines.length).toBeGreaterThan(0);
+    for (const line of kafkajsLines) expect(["warn", "error"]).toContain(line.level);
+  });
+
+  it("warns once at start when no brokers are configured, and logs each event instead", async () => {
+    const lines: string[] = [];
+    const producer = createAuditProducer({ ...config, brokers: [] }, createLogger("audit-producer-test", (line) => lines.push(line)), createMetricsRegistry({ processMetrics: false }));
+    await producer.start();
+    await producer.publish(event("unset-kafka"));
+    expect(lines.map((line) => JSON.parse(line) as { level: string; message: string })).toEqual([
+      expect.objectContaining({ level: "warn", message: expect.stringContaining("KAFKA_BOOTSTRAP_SERVERS is unset") }),
+      expect.objectContaining({ level: "info", message: "audit event" }),
+    ]);
   });
 });

@@ -17,6 +17,7 @@ import { createServer, type ApiServer } from "../../src/api/server.js";
 import { createMetricsRegistry } from "../../src/shared/metrics.js";
 import { createTemporalConnection, type TemporalConnection } from "../../src/temporal/connection.js";
 import { createTemporalSessionPort } from "../../src/temporal/session-port.js";
+import { createLogger } from "../../src/shared/logger.js";
 import { infra } from "../support/infra.js";
 import { repoRoot, tools } from "./tools.js";
 
@@ -45,7 +46,7 @@ beforeAll(async () => {
     registry,
     corsAllowedOrigins: [],
     shutdownGraceMs: 5_000,
-    logger: { info() {}, warn() {}, error() {} },
+    logger: createLogger("temporal-ui-test-api", () => {}),
     codecEndpoint: { codec: connection.codec, namespace: "default", allowedOrigins: [temporal.uiUrl?.origin ?? ""] },
   });
   await api.listen(apiPort);

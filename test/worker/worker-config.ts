@@ -23,7 +23,12 @@ export interface TestWorkerTargets {
 
 /** The worker configuration for `targets`, by default with the fixtures' codec key (so histories can be recorded and replayed). */
 export function testWorkerConfig(targets: TestWorkerTargets): WorkerConfig {
-  return loadWorkerConfig({
+  return loadWorkerConfig(testWorkerEnv(targets));
+}
+
+/** The environment variables of {@link testWorkerConfig}, for a worker process of the test's own. */
+export function testWorkerEnv(targets: TestWorkerTargets): Record<string, string> {
+  return {
     TEMPORAL_TARGET_HOST: targets.temporalAddress,
     TEMPORAL_TASK_QUEUE: targets.taskQueue,
     PAYLOAD_CODEC_KEYS: targets.codecKeys ?? `${fixtureCodecKey.id}:${fixtureCodecKey.key}`,
@@ -39,5 +44,5 @@ export function testWorkerConfig(targets: TestWorkerTargets): WorkerConfig {
     RAY_AUTH_TOKEN: targets.ray.authToken,
     WORKER_METRICS_HOST: "127.0.0.1",
     WORKER_METRICS_PORT: "0",
-  });
+  };
 }

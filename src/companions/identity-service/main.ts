@@ -4,13 +4,13 @@
  * MFA codes and the users, listens, and closes on SIGTERM/SIGINT.
  */
 import { serveUntilSignalled } from "../../shared/http/json-service.js";
-import { createLogger } from "../../shared/logger.js";
+import { createProcessLogger } from "../../shared/logger.js";
 import { createMetricsRegistry } from "../../shared/metrics.js";
-import { ConfigError, loadIdentityServiceConfig } from "../../config.js";
+import { ConfigError, loadLogLevel, loadIdentityServiceConfig } from "../../config.js";
 import { createIdentityServiceServer } from "./server.js";
 import { loadOrCreateSigningKey } from "./signing-key.js";
 
-const logger = createLogger("somagent-identity-service");
+const logger = createProcessLogger("somagent-identity-service", loadLogLevel);
 
 try {
   const config = loadIdentityServiceConfig();

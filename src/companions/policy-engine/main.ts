@@ -3,12 +3,12 @@
  * listens, and closes on SIGTERM/SIGINT.
  */
 import { serveUntilSignalled } from "../../shared/http/json-service.js";
-import { createLogger } from "../../shared/logger.js";
+import { createProcessLogger } from "../../shared/logger.js";
 import { createMetricsRegistry } from "../../shared/metrics.js";
-import { ConfigError, loadPolicyEngineConfig } from "../../config.js";
+import { ConfigError, loadLogLevel, loadPolicyEngineConfig } from "../../config.js";
 import { createPolicyEngineServer } from "./server.js";
 
-const logger = createLogger("somagent-policy-engine");
+const logger = createProcessLogger("somagent-policy-engine", loadLogLevel);
 
 try {
   const config = loadPolicyEngineConfig();
