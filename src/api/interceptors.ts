@@ -67,7 +67,8 @@ export function createObserveInterceptor(observer: CallObserver): Interceptor {
           failure = ConnectError.from(error);
           throw error;
         } finally {
-          call.finish(failure);
+          // A stream the client went away from ends without an error here; it is counted as the client's cancel (or deadline).
+          call.finish(failure ?? (req.signal.aborted ? ConnectError.from(req.signal.reason) : undefined));
         }
       })(),
     };

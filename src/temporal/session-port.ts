@@ -177,8 +177,14 @@ export function createTemporalSessionPort(temporalConnection: TemporalConnection
   const { connection, client, codec, namespace, taskQueue } = temporalConnection;
   const calls = new Counter({
     name: "somagent_temporal_calls_total",
-    help: "Calls from the API to Temporal, by operation and outcome (ok, not_found, unavailable, deadline, aborted, error; cached: a describe answered from a recent read).",
+    help: "Calls from the API to Temporal, by operation and outcome (ok, not_found, unavailable, deadline, overloaded, aborted, error; cached: a describe answered from a recent read).",
     labelNames: ["operation", "outcome"] as const,
+    registers: [registry],
+  });
+  const sessionsStarted = new Counter({
+    name: "somagent_sessions_started_total",
+    help: "Start calls that returned a session, by outcome: started (a new workflow) or existing (the same caller starting it again).",
+    labelNames: ["outcome"] as const,
     registers: [registry],
   });
   const callDuration = new Histogram({
@@ -357,11 +363,13 @@ export function createTemporalSessionPort(temporalConnection: TemporalConnection
           signal,
         );
         runId = handle.firstExecutionRunId;
+        sessionsStarted.inc({ outcome: "started" });
       } catch (error) {
         if (!(error instanceof WorkflowExecutionAlreadyStartedError)) throw error;
         const existing = await describeExecution(workflowId, signal);
         if (!isSession(existing) || !isRetryOf(owner, ownerOf(existing))) throw new SessionAlreadyExistsError(workflowId);
         runId = existing.runId;
+        sessionsStarted.inc({ outcome: "existing" });
       }
       return create(StartResponseSchema, { workflowId, runId, sessionId: input.sessionId, taskQueue });
     },
