@@ -40,7 +40,7 @@ export interface Sizes {
   sessionBatch: number;
   /** P5b: sessions per side per round = callers × this. */
   sessionsPerCaller: number;
-  /** P8: events per side per round (the producer-per-event side gets a tenth, at least 2). */
+  /** P8: events per round of the shared producer; the producer-per-event side gets a tenth; each rounded to whole multiples of the 32 in flight. */
   auditBatch: number;
   /** P9: requests per side per round. */
   companionRequests: number;
@@ -487,9 +487,13 @@ export async function p8AuditPublishing(context: PairContext): Promise<PairResul
   const perEvent = createProducerPerEvent(bootstrap, topic);
   const event = (id: string) => ({ auditId: id, sessionId: id, workflowId: `session-${id}`, tenant: "tenant-demo", user: "user-demo", status: "AUDIT_STATUS_ACCEPTED" as const, model: "somagent-demo" });
   try {
-    const perEventBatch = Math.max(2, Math.round(context.sizes.auditBatch / 10));
+    // Whole multiples of the in-flight count, at least one: a batch smaller than it (B's tenth was 8 at
+    // BENCH_SCALE=0.2) never had 32 in flight and understated that side's rate.
+    const keepingInFlight = (events: number) => AUDIT_IN_FLIGHT * Math.max(1, Math.round(events / AUDIT_IN_FLIGHT));
+    const sharedBatch = keepingInFlight(context.sizes.auditBatch);
+    const perEventBatch = keepingInFlight(context.sizes.auditBatch / 10);
     const batches = await alternate(context.sizes, {
-      shared: () => drive(context.sizes.auditBatch, AUDIT_IN_FLIGHT, () => shared.publish(event(sessionId(context, "p8")))),
+      shared: () => drive(sharedBatch, AUDIT_IN_FLIGHT, () => shared.publish(event(sessionId(context, "p8")))),
       perEvent: () =>
         drive(perEventBatch, AUDIT_IN_FLIGHT, async () => {
           const id = sessionId(context, "p8each");
@@ -506,7 +510,7 @@ export async function p8AuditPublishing(context: PairContext): Promise<PairResul
         { side: "B: new kafkajs producer per event", summary: b },
       ],
       verdicts: [ratioVerdict("events/s A/B", a.perSecond / b.perSecond, "≥", 10)],
-      note: `${AUDIT_IN_FLIGHT} events in flight on both sides, acks=all, topic ${topic}; B publishes a tenth of A's events per batch (each costs a connection)`,
+      note: `${AUDIT_IN_FLIGHT} events in flight on both sides, acks=all, topic ${topic}; B publishes a tenth of A's events per batch (each costs a connection); both batches are whole multiples of ${AUDIT_IN_FLIGHT} (${sharedBatch} and ${perEventBatch}), so each side keeps ${AUDIT_IN_FLIGHT} in flight`,
     };
   } finally {
     await shared.stop();
