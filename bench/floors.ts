@@ -3,7 +3,9 @@
  * driven by the bench itself on the same servers.
  */
 import { randomBytes } from "node:crypto";
-import http2 from "node:http2";
+import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import type http2 from "node:http2";
+import os from "node:os";
 import path from "node:path";
 import { Client, Connection } from "@temporalio/client";
 import { NativeConnection, Worker } from "@temporalio/worker";
@@ -11,8 +13,10 @@ import { Kafka, logLevel } from "kafkajs";
 import { SESSION_WORKFLOW_ID_PREFIX, SESSION_WORKFLOW_TYPE, type SessionInput } from "../src/workflows/contract.js";
 import { createEncryptionCodec } from "../src/temporal/payload-codec.js";
 import { OWNER_MEMO_KEY } from "../src/temporal/session-port.js";
+import { freePort, portOpen, startDaemon, waitUntil } from "../local/processes.js";
 import type { NoOpActivities } from "./bare-workflow.js";
 import type { Answer, Call } from "./protocol-calls.js";
+import type { RecordedAnswer } from "./recorded-answers-server.js";
 
 /**
  * A raw SDK client starting sessions the way the API's session port does:
@@ -80,8 +84,11 @@ export async function startBareSessions(temporalAddress: string, namespace: stri
 }
 
 /**
- * A plain `node:http2` server answering each call with the bytes the API
- * answered it (headers, body, trailers): the floor of a cheap RPC.
+ * P4's floor: `bench/recorded-answers-server.ts`, a plain `node:http2` server
+ * answering each call with the bytes the API answered it (headers, body,
+ * trailers), run as a child process with the same Node and flags as the API
+ * (`--import tsx`), so the floor pays the same process scheduling as the API
+ * instead of sharing the bench's event loop.
  */
 export interface RecordedAnswers {
   url: string;
@@ -89,30 +96,35 @@ export interface RecordedAnswers {
 }
 
 export async function serveRecordedAnswers(answers: ReadonlyArray<{ call: Call; answer: Answer }>): Promise<RecordedAnswers> {
-  const key = (method: string, path: string, contentType: string | undefined) => `${method} ${path} ${contentType ?? ""}`;
-  const byCall = new Map(answers.map(({ call, answer }) => [key(call.method, call.path, call.headers["content-type"]), answer]));
-  const server = http2.createServer();
-  server.on("stream", (stream, headers) => {
-    const answer = byCall.get(key(String(headers[":method"]), String(headers[":path"]), headers["content-type"]));
-    stream.on("data", () => {});
-    stream.on("end", () => {
-      if (!answer) {
-        stream.respond({ ":status": 404 }, { endStream: true });
-        return;
-      }
-      const trailers = withoutPseudo(answer.trailers);
-      const hasTrailers = Object.keys(trailers).length > 0;
-      stream.respond({ ...withoutPseudo(answer.headers), ":status": Number(answer.headers[":status"]) }, { waitForTrailers: hasTrailers });
-      if (hasTrailers) stream.once("wantTrailers", () => stream.sendTrailers(trailers));
-      stream.end(answer.body);
-    });
+  const dir = await mkdtemp(path.join(os.tmpdir(), "somagent-bench-floor-"));
+  const answersFile = path.join(dir, "answers.json");
+  const logFile = path.join(dir, "recorded-answers-server.log");
+  const recorded: RecordedAnswer[] = answers.map(({ call, answer }) => ({
+    method: call.method,
+    path: call.path,
+    contentType: call.headers["content-type"],
+    headers: withoutPseudo(answer.headers),
+    status: Number(answer.headers[":status"]),
+    body: answer.body.toString("base64"),
+    trailers: withoutPseudo(answer.trailers),
+  }));
+  await writeFile(answersFile, JSON.stringify(recorded));
+  const port = await freePort();
+  const daemon = await startDaemon("recorded-answers-server", process.execPath, ["--import", "tsx", path.join(import.meta.dirname, "recorded-answers-server.ts"), answersFile, String(port)], {
+    cwd: path.resolve(import.meta.dirname, ".."),
+    logFile,
   });
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-  const { port } = server.address() as { port: number };
-  return {
-    url: `http://127.0.0.1:${port}`,
-    stop: () => new Promise<void>((resolve) => server.close(() => resolve())),
+  const stop = async () => {
+    await daemon.stop();
+    await rm(dir, { recursive: true, force: true });
   };
+  try {
+    await waitUntil("recorded-answers-server", () => portOpen(port), { timeoutMs: 30_000, logFile, daemon });
+  } catch (error) {
+    await stop();
+    throw error;
+  }
+  return { url: `http://127.0.0.1:${port}`, stop };
 }
 
 /** Headers to replay: pseudo-headers and per-connection ones are the server's own. */

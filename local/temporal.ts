@@ -72,6 +72,17 @@ const DEV_SERVER_FOR_LATENCY = [
 ];
 
 /**
+ * Each Watch of a running session holds one history long-poll (GetWorkflowExecutionHistory with
+ * waitNewEvent) at the frontend, and `frontend.namespaceCount` bounds the concurrent long-running
+ * requests per frontend, per namespace and per API method: 1,200 by default, past which the frontend
+ * answers RESOURCE_EXHAUSTED (the bench's 10,000 open Watches held only 1,200). 20,000 leaves room for
+ * the bench's streams and the workers' own task polls. The rate limits a burst of opening streams meets,
+ * `frontend.namespaceRPS` (2,400/s, burst ratio 2) and `frontend.rps` (2,400/s), stay above what
+ * one API opens on this machine, so they keep their defaults.
+ */
+const DEV_SERVER_FOR_OPEN_WATCHES = ["--dynamic-config-value", "frontend.namespaceCount=20000"];
+
+/**
  * SQLite in WAL mode with `synchronous=normal`: a commit no longer waits for an fsync of the
  * database, only of the log at checkpoints. Workflows still survive a server crash or restart;
  * what is traded is the last commits before an OS crash or power loss, which a local stack can afford.
@@ -96,6 +107,7 @@ export async function startTemporal(options: TemporalOptions): Promise<TemporalS
     ...(ui && options.uiCodecEndpoint ? ["--ui-codec-endpoint", options.uiCodecEndpoint] : []),
     ...(options.persistent ? ["--db-filename", path.join(options.stateDir, "temporal.db"), ...SQLITE_FOR_LATENCY] : []),
     ...DEV_SERVER_FOR_LATENCY,
+    ...DEV_SERVER_FOR_OPEN_WATCHES,
   ];
   const logFile = path.join(options.stateDir, "temporal.log");
   const address = `127.0.0.1:${port}`;
