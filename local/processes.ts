@@ -351,3 +351,16 @@ export function supervise<T extends Component>(
     },
   };
 }
+
+/** `instance` as a {@link Supervised} that restarts nothing: tests and the bench stop and restart services themselves. */
+export function unsupervised<T extends Component>(name: string, instance: T): Supervised<T> {
+  return {
+    name,
+    current: () => instance,
+    up: () => instance.daemon.exitCode() === undefined,
+    restarts: () => 0,
+    async stop() {
+      if (instance.daemon.exitCode() === undefined) await instance.stop();
+    },
+  };
+}

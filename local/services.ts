@@ -9,7 +9,7 @@ import { randomBytes } from "node:crypto";
 import { chmod, writeFile } from "node:fs/promises";
 import path from "node:path";
 import { LOCAL_API_AUDIENCE, LOCAL_ISSUER } from "./caller-token.js";
-import { freePort, startDaemon, supervise, waitUntil, type Component, type Daemon, type Supervised } from "./processes.js";
+import { freePort, startDaemon, supervise, unsupervised, waitUntil, type Component, type Daemon, type Supervised } from "./processes.js";
 import { progress } from "./progress.js";
 import { identityKeyDir } from "./state-dir.js";
 
@@ -67,11 +67,16 @@ export interface ServicesOptions {
    * service's JWKS (`npm run token` signs them); unset: the API is open.
    */
   apiAuth?: "jwt";
+  /**
+   * Restart a service whose process exits, with backoff (`npm start`); unset:
+   * an exit is left alone, for callers that stop and restart services themselves.
+   */
+  restartOnExit?: boolean;
   /** Where each exit and restart of a service is told (default: the progress lines on stderr). */
   report?: (line: string) => void;
 }
 
-/** One running service, restarted with backoff when its process exits (see `supervise`). */
+/** One running service, restarted with backoff when its process exits if asked (see `supervise`). */
 export interface RunningService {
   name: string;
   /** Base URL (for the worker: its metrics and health server). */
@@ -236,7 +241,7 @@ export async function startServices(endpoints: InfrastructureEndpoints, options:
   });
   const launch = async (name: string, script: string, url: URL, healthPath: string, secretEnv: Record<string, string>): Promise<RunningService> => {
     const start = () => startService(name, script, url, healthPath, { ...env, ...secretEnv }, options.stateDir);
-    const supervised = supervise(name, await start(), start, report);
+    const supervised = options.restartOnExit ? supervise(name, await start(), start, report) : unsupervised(name, await start());
     started.push(supervised);
     return {
       name,

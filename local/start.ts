@@ -181,6 +181,7 @@ async function main(): Promise<void> {
         {
           stateDir,
           codecKeys,
+          restartOnExit: true,
           ...(apiAuth && { apiAuth }),
           ports: {
             api: PORTS.api,

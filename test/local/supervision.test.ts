@@ -31,6 +31,7 @@ beforeAll(async () => {
     },
     {
       stateDir,
+      restartOnExit: true,
       codecKeys: `supervision:${randomBytes(32).toString("base64")}`,
       taskQueue: `supervision-${randomBytes(4).toString("hex")}`,
       report: (line) => reported.push(line),
