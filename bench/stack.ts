@@ -14,7 +14,7 @@ import { randomBytes } from "node:crypto";
 import { mkdtemp, rm } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
-import { installInfrastructure, startInfrastructure } from "../local/infrastructure.js";
+import { endpointsOf, installInfrastructure, startInfrastructure } from "../local/infrastructure.js";
 import { KAFKA_VERSION } from "../local/kafka.js";
 import { freePort, startDaemon, waitUntil } from "../local/processes.js";
 import { RAY_VERSION } from "../local/ray.js";
@@ -108,13 +108,7 @@ export async function startOwnStack(): Promise<BenchStack> {
   const infra = await startInfrastructure(tools, { stateDir, temporal: { ui: false } });
   try {
     const stack = await startBenchServices(
-      {
-        temporalAddress: infra.temporal.address,
-        kafkaBootstrap: infra.kafka.bootstrap,
-        rayDashboardUrl: infra.ray.dashboardUrl.href,
-        rayServeUrl: infra.ray.serveUrl.href,
-        rayAuthToken: infra.ray.authToken,
-      },
+      endpointsOf(infra),
       stateDir,
       "its own stack, started on free loopback ports (Temporal dev server in memory, tuned as in local/temporal.ts)",
     );

@@ -9,6 +9,7 @@ import { silenceKafkajsNegativeTimeoutWarning } from "../src/shared/kafkajs-warn
 import { step } from "./progress.js";
 import { installKafka, startKafka, type KafkaBroker } from "./kafka.js";
 import { installRay, startRay, type RayCluster } from "./ray.js";
+import type { InfrastructureEndpoints } from "./services.js";
 import { installTemporal, startTemporal, type TemporalServer } from "./temporal.js";
 
 /** Ports for each component; unset ones are chosen free. */
@@ -77,5 +78,16 @@ export async function startInfrastructure(tools: InstalledTools, options: Infras
     ray,
     pids: async () => (await Promise.all(components.map((component) => component.daemon.pids()))).flat(),
     stop: stopAll,
+  };
+}
+
+/** Where the services find the infrastructure (what `startServices` takes). */
+export function endpointsOf(infra: Infrastructure): InfrastructureEndpoints {
+  return {
+    temporalAddress: infra.temporal.address,
+    kafkaBootstrap: infra.kafka.bootstrap,
+    rayDashboardUrl: infra.ray.dashboardUrl.href,
+    rayServeUrl: infra.ray.serveUrl.href,
+    rayAuthToken: infra.ray.authToken,
   };
 }

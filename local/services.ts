@@ -115,7 +115,7 @@ export async function answersOk(url: URL, headers: Record<string, string> = {}):
 }
 
 /** Starts one service's process and waits until it answers its health check. */
-async function startService(
+export async function startService(
   name: string,
   script: string,
   url: URL,

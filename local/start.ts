@@ -12,7 +12,7 @@ import { existsSync } from "node:fs";
 import { mkdir, readFile, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
-import { installInfrastructure, startInfrastructure, type Infrastructure, type InfrastructureOptions, type InstalledTools } from "./infrastructure.js";
+import { endpointsOf, installInfrastructure, startInfrastructure, type Infrastructure, type InfrastructureOptions, type InstalledTools } from "./infrastructure.js";
 import { startKafka } from "./kafka.js";
 import { portOpen, supervise, waitUntil, type Component, type Supervised } from "./processes.js";
 import { startRay } from "./ray.js";
@@ -171,13 +171,7 @@ async function main(): Promise<void> {
   try {
     services = await step("starting policy engine, identity service, worker and API", () =>
       startServices(
-        {
-          temporalAddress: infra.temporal.address,
-          kafkaBootstrap: infra.kafka.bootstrap,
-          rayDashboardUrl: infra.ray.dashboardUrl.href,
-          rayServeUrl: infra.ray.serveUrl.href,
-          rayAuthToken: infra.ray.authToken,
-        },
+        endpointsOf(infra),
         {
           stateDir,
           codecKeys,

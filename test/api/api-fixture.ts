@@ -2,14 +2,19 @@
  * The API wired to a real Temporal dev server of its own, listening on a free
  * loopback port: what every API test file starts once, with {@link useApiFixture}.
  */
-import { randomBytes } from "node:crypto";
+import { randomBytes, randomUUID } from "node:crypto";
 import { afterAll, beforeAll } from "vitest";
 import { createServer, type ApiServer, type ApiServerDeps } from "../../src/api/server.js";
+import { createRayServeDeployment } from "../../src/clients/ray-serve-deployment.js";
 import { createLogger } from "../../src/shared/logger.js";
 import { createMetricsRegistry, type Registry } from "../../src/shared/metrics.js";
 import { createTemporalConnection, type TemporalConnection } from "../../src/temporal/connection.js";
 import { createTemporalSessionPort, type SessionPort } from "../../src/temporal/session-port.js";
+import { createWorkerDependencies } from "../../src/worker/dependencies.js";
+import { createSessionWorker, type SessionWorker } from "../../src/worker/session-worker.js";
+import { infra } from "../support/infra.js";
 import { waitFor } from "../support/wait-for.js";
+import { testWorkerConfig } from "../worker/worker-config.js";
 import { startTemporalDevServer, type TemporalDevServer } from "./temporal-dev-server.js";
 
 /** A running API and the infrastructure behind it. */
@@ -121,4 +126,50 @@ export async function startExtraServer(
   });
   const { port } = await server.listen(0);
   return { server, baseUrl: `http://127.0.0.1:${port}`, port };
+}
+
+/** A real session worker behind a fixture: {@link startFixtureWorker}. */
+export interface FixtureWorker {
+  worker: SessionWorker;
+  /** Stops the worker, then its clients and the Ray deployment keeper. */
+  close(): Promise<void>;
+}
+
+/**
+ * A real session worker on the fixture's task queue and codec keys, calling the
+ * given companions, the run's Ray (its Serve application deployed before this
+ * resolves) and Kafka (a topic of its own); its logs are silenced.
+ */
+export async function startFixtureWorker(
+  fixture: ApiFixture,
+  companions: { policyEngine: URL; identityService: URL },
+  name: string,
+): Promise<FixtureWorker> {
+  const { ray } = infra();
+  const config = testWorkerConfig({
+    temporalAddress: fixture.temporal.address,
+    taskQueue: fixture.connection.taskQueue,
+    codecKeys: fixture.codecKeys,
+    ...companions,
+    auditTopic: `agent.audit.${name}-${randomUUID()}`,
+    ray: { dashboardUrl: ray.dashboardUrl, serveUrl: ray.serveUrl, authToken: ray.authToken },
+  });
+  const logger = createLogger(`${name}-worker`, () => {});
+  const deployer = createRayServeDeployment(config.ray, { registry: createMetricsRegistry({ processMetrics: false }), logger });
+  const registry = createMetricsRegistry({ processMetrics: false });
+  const dependencies = createWorkerDependencies(config, registry, logger);
+  try {
+    await deployer.ensureDeployed();
+    const worker = await createSessionWorker(config, { ...dependencies, logger, registry });
+    return {
+      worker,
+      async close() {
+        await worker.stop();
+        await Promise.all([dependencies.close(), deployer.close()]);
+      },
+    };
+  } catch (error) {
+    await Promise.all([dependencies.close(), deployer.close()]);
+    throw error;
+  }
 }

@@ -17,17 +17,12 @@ import { SessionService } from "../../gen/somagent/orchestrator/v1/session_pb.js
 import { identityServiceSigningKey, signCallerToken, type CallerTokenRequest } from "../../local/caller-token.js";
 import { codeName } from "../../src/api/errors.js";
 import { createServer } from "../../src/api/server.js";
-import { createRayServeDeployment } from "../../src/clients/ray-serve-deployment.js";
 import { loadOrCreateSigningKey, type SigningKey } from "../../src/companions/identity-service/signing-key.js";
 import type { ApiAuthConfig } from "../../src/config.js";
-import { testWorkerConfig } from "../worker/worker-config.js";
 import { createLogger } from "../../src/shared/logger.js";
 import { createMetricsRegistry } from "../../src/shared/metrics.js";
-import { createWorkerDependencies } from "../../src/worker/dependencies.js";
-import { createSessionWorker, type SessionWorker } from "../../src/worker/session-worker.js";
 import { startIdentityService, startPolicyEngine, temporaryDirectory, type StartedCompanion } from "../companions/start-companions.js";
-import { infra } from "../support/infra.js";
-import { startApiFixture, type ApiFixture } from "./api-fixture.js";
+import { startApiFixture, startFixtureWorker, type FixtureWorker, type ApiFixture } from "./api-fixture.js";
 import { freePort } from "./temporal-dev-server.js";
 
 const ISSUER = "somagent-identity-auth-test";
@@ -40,8 +35,7 @@ let keyDir: ReturnType<typeof temporaryDirectory>;
 let identityService: StartedCompanion;
 let policyEngine: StartedCompanion;
 let fixture: ApiFixture;
-let worker: SessionWorker;
-const closers: (() => Promise<void>)[] = [];
+let workerStack: FixtureWorker | undefined;
 let signingKey: SigningKey;
 /** Caller tokens by name, signed once the identity service's key exists. */
 const tokens: Record<string, string> = {};
@@ -70,25 +64,7 @@ beforeAll(async () => {
   };
   fixture = await startApiFixture({ auth });
 
-  const { ray } = infra();
-  const config = testWorkerConfig({
-    temporalAddress: fixture.temporal.address,
-    taskQueue: fixture.connection.taskQueue,
-    codecKeys: fixture.codecKeys,
-    policyEngine: new URL(policyEngine.url),
-    identityService: new URL(identityService.url),
-    auditTopic: `agent.audit.auth-test-${randomUUID()}`,
-    ray: { dashboardUrl: ray.dashboardUrl, serveUrl: ray.serveUrl, authToken: ray.authToken },
-  });
-  const registry = createMetricsRegistry({ processMetrics: false });
-  const deployer = createRayServeDeployment(config.ray, { registry, logger: createLogger("auth-test-deployer", () => {}) });
-  closers.push(() => deployer.close());
-  await deployer.ensureDeployed();
-  const logger = createLogger("auth-test-worker", () => {});
-  const workerRegistry = createMetricsRegistry();
-  const dependencies = createWorkerDependencies(config, workerRegistry, logger);
-  closers.push(() => dependencies.close());
-  worker = await createSessionWorker(config, { ...dependencies, logger, registry: workerRegistry });
+  workerStack = await startFixtureWorker(fixture, { policyEngine: new URL(policyEngine.url), identityService: new URL(identityService.url) }, "auth-test");
 
   tokens.owner = await caller(OWNER);
   tokens.colleague = await caller(COLLEAGUE);
@@ -111,8 +87,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   printMatrix();
-  await worker?.stop();
-  await Promise.all(closers.map((close) => close()));
+  await workerStack?.close();
   await fixture?.close();
   await identityService?.close();
   await policyEngine?.close();

@@ -10,16 +10,9 @@ import { randomUUID } from "node:crypto";
 import type { temporal } from "@temporalio/proto";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { identityServiceSigningKey, signCallerToken } from "../../local/caller-token.js";
-import { createRayServeDeployment } from "../../src/clients/ray-serve-deployment.js";
-import { createLogger } from "../../src/shared/logger.js";
-import { createMetricsRegistry } from "../../src/shared/metrics.js";
-import { createWorkerDependencies } from "../../src/worker/dependencies.js";
-import { createSessionWorker, type SessionWorker } from "../../src/worker/session-worker.js";
 import { startIdentityService, startPolicyEngine, temporaryDirectory, type StartedCompanion } from "../companions/start-companions.js";
-import { infra } from "../support/infra.js";
-import { testWorkerConfig } from "../worker/worker-config.js";
 import { CODEC_MAX_BODY_BYTES } from "../../src/api/codec-endpoint.js";
-import { startApiFixture, startExtraServer, type ApiFixture } from "./api-fixture.js";
+import { startApiFixture, startFixtureWorker, type FixtureWorker, startExtraServer, type ApiFixture } from "./api-fixture.js";
 
 type PayloadJson = { metadata: Record<string, string>; data: string };
 type HistoryPayload = { metadata?: Record<string, Uint8Array> | null; data?: Uint8Array | null };
@@ -33,8 +26,7 @@ let keyDir: ReturnType<typeof temporaryDirectory>;
 let identityService: StartedCompanion;
 let policyEngine: StartedCompanion;
 let fixture: ApiFixture;
-let worker: SessionWorker;
-const closers: (() => Promise<void>)[] = [];
+let workerStack: FixtureWorker | undefined;
 /** Every payload of the completed session's history, in history order, as Temporal stores them. */
 let historyPayloads: PayloadJson[];
 
@@ -61,24 +53,7 @@ beforeAll(async () => {
   policyEngine = await startPolicyEngine();
   fixture = await startApiFixture();
 
-  const { ray } = infra();
-  const config = testWorkerConfig({
-    temporalAddress: fixture.temporal.address,
-    taskQueue: fixture.connection.taskQueue,
-    codecKeys: fixture.codecKeys,
-    policyEngine: new URL(policyEngine.url),
-    identityService: new URL(identityService.url),
-    auditTopic: `agent.audit.codec-test-${randomUUID()}`,
-    ray: { dashboardUrl: ray.dashboardUrl, serveUrl: ray.serveUrl, authToken: ray.authToken },
-  });
-  const logger = createLogger("codec-test-worker", () => {});
-  const deployer = createRayServeDeployment(config.ray, { registry: createMetricsRegistry({ processMetrics: false }), logger });
-  closers.push(() => deployer.close());
-  await deployer.ensureDeployed();
-  const registry = createMetricsRegistry({ processMetrics: false });
-  const dependencies = createWorkerDependencies(config, registry, logger);
-  closers.push(() => dependencies.close());
-  worker = await createSessionWorker(config, { ...dependencies, logger, registry });
+  workerStack = await startFixtureWorker(fixture, { policyEngine: new URL(policyEngine.url), identityService: new URL(identityService.url) }, "codec-test");
 
   const started = await fetch(`${fixture.baseUrl}/v1/sessions/start`, {
     method: "POST",
@@ -92,8 +67,7 @@ beforeAll(async () => {
 }, 240_000);
 
 afterAll(async () => {
-  await worker?.stop();
-  await Promise.all(closers.map((close) => close()));
+  await workerStack?.close();
   await fixture?.close();
   await identityService?.close();
   await policyEngine?.close();

@@ -10,12 +10,10 @@ import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { Connection } from "@temporalio/client";
-import { installInfrastructure, startInfrastructure, type Infrastructure } from "../../local/infrastructure.js";
-import { freePort, startDaemon, waitUntil, type Daemon } from "../../local/processes.js";
-import { answersOk, processEnvironment, secretEnvironments, startServices, type Services } from "../../local/services.js";
+import { endpointsOf, installInfrastructure, startInfrastructure, type Infrastructure } from "../../local/infrastructure.js";
+import { freePort, type Daemon } from "../../local/processes.js";
+import { secretEnvironments, startService, startServices, type Services } from "../../local/services.js";
 import { startPolicyFaultProxy, type PolicyFaultProxy } from "./policy-fault-proxy.js";
-
-const REPO_ROOT = path.resolve(import.meta.dirname, "..", "..");
 
 /** A worker or API process this stack started (and may kill or restart). */
 export interface StackProcess {
@@ -83,13 +81,7 @@ export async function startFaultStack(options: FaultStackOptions): Promise<Fault
 
   try {
     services = await startServices(
-      {
-        temporalAddress: infra.temporal.address,
-        kafkaBootstrap: infra.kafka.bootstrap,
-        rayDashboardUrl: infra.ray.dashboardUrl.href,
-        rayServeUrl: infra.ray.serveUrl.href,
-        rayAuthToken: infra.ray.authToken,
-      },
+      endpointsOf(infra),
       { stateDir, codecKeys, env: options.env },
     );
     policyProxy = await startPolicyFaultProxy(services.policyEngine.url);
@@ -102,20 +94,9 @@ export async function startFaultStack(options: FaultStackOptions): Promise<Fault
     const started = services;
     const proxy = policyProxy;
 
-    /** Starts one of our entry points the way local/services.ts does, and waits for its health check. */
+    /** Starts one of our entry points as startServices does, with the suite's extra environment. */
     const launch = async (name: string, script: string, healthUrl: URL, env: Record<string, string>): Promise<StackProcess> => {
-      const logFile = path.join(stateDir, `${name}.log`);
-      const daemon = await startDaemon(name, process.execPath, ["--import", "tsx", script], {
-        cwd: REPO_ROOT,
-        logFile,
-        env: processEnvironment(process.env, { ...started.env, ...extraEnv, ...env }),
-      });
-      try {
-        await waitUntil(name, () => answersOk(healthUrl), { timeoutMs: 120_000, logFile, daemon });
-      } catch (error) {
-        await daemon.stop();
-        throw error;
-      }
+      const { daemon } = await startService(name, script, healthUrl, healthUrl.pathname, { ...started.env, ...extraEnv, ...env }, stateDir);
       return { name, daemon };
     };
     const launchWorker = async (): Promise<StackProcess> => {

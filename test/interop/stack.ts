@@ -10,7 +10,7 @@ import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { startServices } from "../../local/services.js";
-import { infra } from "../support/infra.js";
+import { infraEndpoints } from "../support/infra.js";
 
 /** A running stack. */
 export interface InteropStack {
@@ -31,16 +31,9 @@ export interface InteropStackOptions {
 
 /** Starts the services and resolves once each answers its health check. */
 export async function startInteropStack(options: InteropStackOptions = {}): Promise<InteropStack> {
-  const { temporal, kafka, ray } = infra();
   const stateDir = await mkdtemp(path.join(tmpdir(), "somagent-interop-"));
   const services = await startServices(
-    {
-      temporalAddress: temporal.address,
-      kafkaBootstrap: kafka.bootstrap,
-      rayDashboardUrl: ray.dashboardUrl,
-      rayServeUrl: ray.serveUrl,
-      rayAuthToken: ray.authToken,
-    },
+    infraEndpoints(),
     {
       stateDir,
       codecKeys: `interop:${randomBytes(32).toString("base64")}`,

@@ -10,7 +10,7 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { answersOk, startServices, type Services } from "../../local/services.js";
-import { infra } from "../support/infra.js";
+import { infraEndpoints } from "../support/infra.js";
 import { waitFor } from "../support/wait-for.js";
 
 let stateDir: string;
@@ -19,16 +19,9 @@ let services: Services | undefined;
 const reported: string[] = [];
 
 beforeAll(async () => {
-  const { temporal, kafka, ray } = infra();
   stateDir = await mkdtemp(path.join(tmpdir(), "somagent-supervision-"));
   services = await startServices(
-    {
-      temporalAddress: temporal.address,
-      kafkaBootstrap: kafka.bootstrap,
-      rayDashboardUrl: ray.dashboardUrl,
-      rayServeUrl: ray.serveUrl,
-      rayAuthToken: ray.authToken,
-    },
+    infraEndpoints(),
     {
       stateDir,
       restartOnExit: true,

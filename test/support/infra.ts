@@ -3,6 +3,7 @@
  * read in a test file with `inject("infra")` or {@link infra}.
  */
 import { inject } from "vitest";
+import type { InfrastructureEndpoints } from "../../local/services.js";
 
 /** Addresses of the run's Temporal, Kafka and Ray (plain data: it crosses to the test workers). */
 export interface InfraInfo {
@@ -21,4 +22,10 @@ declare module "vitest" {
 /** The run's infrastructure. */
 export function infra(): InfraInfo {
   return inject("infra");
+}
+
+/** The run's infrastructure as `startServices` takes it. */
+export function infraEndpoints(): InfrastructureEndpoints {
+  const { temporal, kafka, ray } = infra();
+  return { temporalAddress: temporal.address, kafkaBootstrap: kafka.bootstrap, rayDashboardUrl: ray.dashboardUrl, rayServeUrl: ray.serveUrl, rayAuthToken: ray.authToken };
 }
