@@ -150,10 +150,10 @@ describe("worker process", () => {
       expect(new Date(record.time).toISOString()).toBe(record.time);
     }
 
-    // The SDK's activity lines carry the session, and its attributes as fields.
+    // The SDK's activity lines carry the session, and its attributes as fields (the local activity reading the budgets too).
     const completedActivities = records.filter((r) => r.session_id === completed.sessionId && r.message === "Activity completed");
     expect(completedActivities.map((r) => r.activityType).sort()).toEqual(
-      [ACTIVITY.evaluatePolicy, ACTIVITY.issueIdentityToken, ACTIVITY.runSlmCompletion, ACTIVITY.emitAuditEvent].sort(),
+      [ACTIVITY.readSessionTimeouts, ACTIVITY.evaluatePolicy, ACTIVITY.issueIdentityToken, ACTIVITY.runSlmCompletion, ACTIVITY.emitAuditEvent].sort(),
     );
     expect(completedActivities[0]).toMatchObject({ workflow_id: `session-${completed.sessionId}`, taskQueue });
 
