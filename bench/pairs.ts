@@ -42,8 +42,12 @@ export interface Sizes {
   sessionsPerCaller: number;
   /** P8: events per round of the shared producer; the producer-per-event side gets a tenth; each rounded to whole multiples of the 32 in flight. */
   auditBatch: number;
-  /** P9: requests per side per round. */
-  companionRequests: number;
+  /**
+   * P9: seconds of load per side per round. autocannon runs by time, not by a
+   * request count: a run of N requests lasts at least its one-second sampling
+   * tick, so 2,000 requests read as ~2,000/s whatever the server could do.
+   */
+  companionSeconds: number;
   /** P7 and the memory series: open Watch streams, ascending, from 0. */
   watchLevels: number[];
   /** Idle CPU is read over this window. */
@@ -62,7 +66,7 @@ export const FULL_SIZES: Sizes = {
   sessionBatch: 10,
   sessionsPerCaller: 3,
   auditBatch: 400,
-  companionRequests: 2_000,
+  companionSeconds: 3,
   watchLevels: [0, 1_000, 10_000],
   idleCpuWindowMs: 10_000,
   growthInFlight: [1, 8, 32, 128],
@@ -78,7 +82,7 @@ export const QUICK_SIZES: Sizes = {
   sessionBatch: 2,
   sessionsPerCaller: 1,
   auditBatch: 20,
-  companionRequests: 64,
+  companionSeconds: 1,
   watchLevels: [0, 20, 100],
   idleCpuWindowMs: 1_000,
   growthInFlight: [1, 8],
@@ -100,7 +104,7 @@ export function scaleSizes(sizes: Sizes, factor: number): Sizes {
     sessionBatch: scale(sizes.sessionBatch, 2),
     sessionsPerCaller: scale(sizes.sessionsPerCaller),
     auditBatch: scale(sizes.auditBatch, 10),
-    companionRequests: scale(sizes.companionRequests, COMPANION_IN_FLIGHT),
+    companionSeconds: scale(sizes.companionSeconds, 1),
     watchLevels: sizes.watchLevels.map((level) => (level === 0 ? 0 : scale(level))),
     growthMinCalls: scale(sizes.growthMinCalls),
     growthCallsPerInFlight: scale(sizes.growthCallsPerInFlight),
@@ -517,9 +521,9 @@ export async function p8AuditPublishing(context: PairContext): Promise<PairResul
   }
 }
 
-/** One autocannon run: a fixed number of requests, a fixed number of connections each with one request in flight. */
-async function cannon(url: URL, requests: number, init: { method?: "POST"; headers?: Record<string, string>; body?: string }): Promise<autocannon.Result> {
-  const result = await autocannon({ url: url.href, connections: COMPANION_IN_FLIGHT, amount: requests, ...init });
+/** One autocannon run: `seconds` of load from a fixed number of connections, each with one request in flight. */
+async function cannon(url: URL, seconds: number, init: { method?: "POST"; headers?: Record<string, string>; body?: string }): Promise<autocannon.Result> {
+  const result = await autocannon({ url: url.href, connections: COMPANION_IN_FLIGHT, duration: seconds, ...init });
   if (result.non2xx > 0 || result.errors > 0) throw new Error(`${url.href}: ${result.non2xx} non-2xx answers, ${result.errors} errors`);
   return result;
 }
@@ -541,7 +545,7 @@ export async function p9Companions(context: PairContext): Promise<PairResult> {
   }
   const json = { "content-type": "application/json" };
   const basic = `Basic ${Buffer.from(`${identityClient.id}:${identityClient.secret}`).toString("base64")}`;
-  const n = context.sizes.companionRequests;
+  const n = context.sizes.companionSeconds;
   const batches = await alternate(context.sizes, {
     evaluate: () =>
       cannon(new URL("/v1/evaluate", policyEngine), n, {
