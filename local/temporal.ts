@@ -37,6 +37,8 @@ export interface TemporalOptions {
   uiCodecEndpoint?: string;
   /** Keep workflows across restarts in `<stateDir>/temporal.db`. */
   persistent?: boolean;
+  /** Dynamic config values on top of (or in place of) the local stack's own, e.g. a test's limit. */
+  dynamicConfig?: Record<string, string>;
 }
 
 /** A running dev server. */
@@ -66,10 +68,10 @@ export interface TemporalServer {
  * session took ~450 ms; measured in NOTES.md: 71 ms with 1000). Eager activity execution
  * hands an activity to the worker that completes the workflow task that schedules it.
  */
-const DEV_SERVER_FOR_LATENCY = [
-  "--dynamic-config-value", "history.transferProcessorMaxPollRPS=1000",
-  "--dynamic-config-value", "system.enableActivityEagerExecution=true",
-];
+const DEV_SERVER_FOR_LATENCY = {
+  "history.transferProcessorMaxPollRPS": "1000",
+  "system.enableActivityEagerExecution": "true",
+};
 
 /**
  * Each Watch of a running session holds one history long-poll (GetWorkflowExecutionHistory with
@@ -80,7 +82,7 @@ const DEV_SERVER_FOR_LATENCY = [
  * `frontend.namespaceRPS` (2,400/s, burst ratio 2) and `frontend.rps` (2,400/s), stay above what
  * one API opens on this machine, so they keep their defaults.
  */
-const DEV_SERVER_FOR_OPEN_WATCHES = ["--dynamic-config-value", "frontend.namespaceCount=20000"];
+const DEV_SERVER_FOR_OPEN_WATCHES = { "frontend.namespaceCount": "20000" };
 
 /**
  * SQLite in WAL mode with `synchronous=normal`: a commit no longer waits for an fsync of the
@@ -106,8 +108,9 @@ export async function startTemporal(options: TemporalOptions): Promise<TemporalS
     ...(ui ? ["--ui-ip", "127.0.0.1", "--ui-port", String(uiPort)] : ["--headless"]),
     ...(ui && options.uiCodecEndpoint ? ["--ui-codec-endpoint", options.uiCodecEndpoint] : []),
     ...(options.persistent ? ["--db-filename", path.join(options.stateDir, "temporal.db"), ...SQLITE_FOR_LATENCY] : []),
-    ...DEV_SERVER_FOR_LATENCY,
-    ...DEV_SERVER_FOR_OPEN_WATCHES,
+    ...Object.entries({ ...DEV_SERVER_FOR_LATENCY, ...DEV_SERVER_FOR_OPEN_WATCHES, ...options.dynamicConfig }).flatMap(
+      ([key, value]) => ["--dynamic-config-value", `${key}=${value}`],
+    ),
   ];
   const logFile = path.join(options.stateDir, "temporal.log");
   const address = `127.0.0.1:${port}`;

@@ -481,10 +481,19 @@ export function loadKafkaConfig(env: Env = process.env): KafkaConfig {
 const ATTEMPT_MARGIN_MS = 5_000;
 
 /**
- * kafkajs's bound of one audit publish as `src/clients/audit-producer.ts`
- * configures it: three tries of a 10 s request with at most 2 s between them.
+ * The audit producer's kafkajs limits (src/clients/audit-producer.ts): one request, and its own
+ * retries, kept short so Temporal's retry policy is the one that matters.
  */
-const AUDIT_PUBLISH_LIMIT_MS = 3 * 10_000 + 2 * 2_000;
+export const KAFKA_PRODUCER_TIMEOUTS = {
+  connectionTimeout: 3_000,
+  requestTimeout: 10_000,
+  retry: { retries: 2, initialRetryTime: 200, maxRetryTime: 2_000 },
+} as const;
+
+/** kafkajs's bound of one audit publish: each try's request, with at most `maxRetryTime` between tries. */
+const AUDIT_PUBLISH_LIMIT_MS =
+  (KAFKA_PRODUCER_TIMEOUTS.retry.retries + 1) * KAFKA_PRODUCER_TIMEOUTS.requestTimeout +
+  KAFKA_PRODUCER_TIMEOUTS.retry.retries * KAFKA_PRODUCER_TIMEOUTS.retry.maxRetryTime;
 
 /**
  * How long the identity service answers a spent MFA code again to the session
@@ -531,7 +540,7 @@ function sessionTimeouts(env: Env, calls: { policyMs: number; identityMs: number
     }),
     audit: retryBudget(env, "AUDIT_RETRY_BUDGET_MS", 300_000, {
       ms: AUDIT_PUBLISH_LIMIT_MS + ATTEMPT_MARGIN_MS,
-      from: "the Kafka producer's limit of one publish (34000) + 5000",
+      from: `the Kafka producer's limit of one publish (${AUDIT_PUBLISH_LIMIT_MS}) + 5000`,
     }),
   };
 }

@@ -10,7 +10,7 @@ import { fromJson, toJson } from "@bufbuild/protobuf";
 import { Kafka, Partitioners, logLevel, type Message, type Producer } from "kafkajs";
 import { Counter, Histogram } from "prom-client";
 import { AuditEventSchema, type AuditEventJson } from "../../gen/somagent/orchestrator/v1/session_pb.js";
-import type { KafkaConfig } from "../config.js";
+import { KAFKA_PRODUCER_TIMEOUTS, type KafkaConfig } from "../config.js";
 import type { Logger, LogLevel } from "../shared/logger.js";
 import type { Registry } from "../shared/metrics.js";
 import { TransientCallError } from "../shared/call-errors.js";
@@ -42,9 +42,6 @@ const KAFKAJS_LEVELS: Partial<Record<logLevel, LogLevel>> = {
   [logLevel.INFO]: "info",
   [logLevel.DEBUG]: "debug",
 };
-
-/** Kafka's own retries stay short so Temporal's retry policy is the one that matters. */
-const KAFKA_TIMEOUTS = { connectionTimeout: 3_000, requestTimeout: 10_000, retry: { retries: 2, initialRetryTime: 200, maxRetryTime: 2_000 } };
 
 /**
  * Builds the audit producer for `config`; logs instead of publishing when it
@@ -98,7 +95,7 @@ export function createAuditProducer(config: KafkaConfig, logger: Logger, registr
       const { message, timestamp: _timestamp, logger: _logger, ...fields } = log;
       logger.log(KAFKAJS_LEVELS[level] ?? "error", `kafkajs: ${String(message)}`, fields);
     },
-    ...KAFKA_TIMEOUTS,
+    ...KAFKA_PRODUCER_TIMEOUTS,
   });
   // Idempotence needs acks=-1 and at most 5 in flight; one keeps per-session order trivially.
   // The partitioner named (kafkajs's default, Java's murmur2, so a session's events land where Java clients put them)

@@ -63,7 +63,7 @@ export function createProcessLogger(service: string, readLevel: () => LogLevel):
     createLogger(service).error("invalid configuration", { error: error instanceof Error ? error.message : String(error) });
     process.exit(1);
   }
-  // Node's own warnings (a dependency's negative timeout, a deprecation) in the same format, instead of its "(node:pid)" text.
+  // Node's own warnings (a deprecation, an experimental feature) in the same format, instead of its "(node:pid)" text.
   process.removeAllListeners("warning");
   process.on("warning", (warning) => logger.warn(warning.message, { warning: warning.name, ...("code" in warning ? { code: warning.code } : {}) }));
   return logger;

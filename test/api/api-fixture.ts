@@ -5,6 +5,7 @@
 import { randomBytes, randomUUID } from "node:crypto";
 import { afterAll, beforeAll } from "vitest";
 import { createServer, type ApiServer, type ApiServerDeps } from "../../src/api/server.js";
+import type { ApiAuthConfig } from "../../src/config.js";
 import { createRayServeDeployment } from "../../src/clients/ray-serve-deployment.js";
 import { createLogger } from "../../src/shared/logger.js";
 import { createMetricsRegistry, type Registry } from "../../src/shared/metrics.js";
@@ -172,4 +173,20 @@ export async function startFixtureWorker(
     await Promise.all([dependencies.close(), deployer.close()]);
     throw error;
   }
+}
+
+/**
+ * Bearer verification against the JWKS of the identity service at `identityService`
+ * (tokens from `issuer` for `audience`), with the limits the tests use unless `limits` says otherwise.
+ */
+export function identityServiceAuth(identityService: string | URL, issuer: string, audience: string, limits: Partial<ApiAuthConfig> = {}): ApiAuthConfig {
+  return {
+    jwksUrl: new URL("/.well-known/jwks.json", identityService),
+    issuer,
+    audience,
+    clockSkewSeconds: 5,
+    jwksTimeoutMs: 5_000,
+    jwksCooldownMs: 30_000,
+    ...limits,
+  };
 }

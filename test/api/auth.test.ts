@@ -18,11 +18,10 @@ import { identityServiceSigningKey, signCallerToken, type CallerTokenRequest } f
 import { codeName } from "../../src/api/errors.js";
 import { createServer } from "../../src/api/server.js";
 import { loadOrCreateSigningKey, type SigningKey } from "../../src/companions/identity-service/signing-key.js";
-import type { ApiAuthConfig } from "../../src/config.js";
 import { createLogger } from "../../src/shared/logger.js";
 import { createMetricsRegistry } from "../../src/shared/metrics.js";
 import { startIdentityService, startPolicyEngine, temporaryDirectory, type StartedCompanion } from "../companions/start-companions.js";
-import { startApiFixture, startFixtureWorker, type FixtureWorker, type ApiFixture } from "./api-fixture.js";
+import { identityServiceAuth, startApiFixture, startFixtureWorker, type FixtureWorker, type ApiFixture } from "./api-fixture.js";
 import { freePort } from "./temporal-dev-server.js";
 
 const ISSUER = "somagent-identity-auth-test";
@@ -54,15 +53,7 @@ beforeAll(async () => {
   identityService = await startIdentityService(keyDir.path, { issuer: ISSUER });
   policyEngine = await startPolicyEngine();
   signingKey = identityServiceSigningKey(keyDir.path);
-  const auth: ApiAuthConfig = {
-    jwksUrl: new URL("/.well-known/jwks.json", identityService.url),
-    issuer: ISSUER,
-    audience: AUDIENCE,
-    clockSkewSeconds: 5,
-    jwksTimeoutMs: 5_000,
-    jwksCooldownMs: 30_000,
-  };
-  fixture = await startApiFixture({ auth });
+  fixture = await startApiFixture({ auth: identityServiceAuth(identityService.url, ISSUER, AUDIENCE) });
 
   workerStack = await startFixtureWorker(fixture, { policyEngine: new URL(policyEngine.url), identityService: new URL(identityService.url) }, "auth-test");
 
@@ -385,14 +376,7 @@ describe("the issuer's keys", () => {
       corsAllowedOrigins: [],
       shutdownGraceMs: 1_000,
       logger: createLogger("rotation-api", () => {}),
-      auth: {
-        jwksUrl: new URL(`http://127.0.0.1:${port}/.well-known/jwks.json`),
-        issuer: ISSUER,
-        audience: AUDIENCE,
-        clockSkewSeconds: 5,
-        jwksTimeoutMs: 2_000,
-        jwksCooldownMs: 0,
-      },
+      auth: identityServiceAuth(`http://127.0.0.1:${port}`, ISSUER, AUDIENCE, { jwksTimeoutMs: 2_000, jwksCooldownMs: 0 }),
     });
     const { port: apiPort } = await server.listen(0);
     const statusWith = async (key: SigningKey) => {

@@ -12,7 +12,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { identityServiceSigningKey, signCallerToken } from "../../local/caller-token.js";
 import { startIdentityService, startPolicyEngine, temporaryDirectory, type StartedCompanion } from "../companions/start-companions.js";
 import { CODEC_MAX_BODY_BYTES } from "../../src/api/codec-endpoint.js";
-import { startApiFixture, startFixtureWorker, type FixtureWorker, startExtraServer, type ApiFixture } from "./api-fixture.js";
+import { identityServiceAuth, startApiFixture, startFixtureWorker, type FixtureWorker, startExtraServer, type ApiFixture } from "./api-fixture.js";
 
 type PayloadJson = { metadata: Record<string, string>; data: string };
 type HistoryPayload = { metadata?: Record<string, Uint8Array> | null; data?: Uint8Array | null };
@@ -200,14 +200,7 @@ describe("the codec endpoint (Temporal's remote codec protocol)", () => {
 
   it("with authentication on, refuses a caller without a valid bearer token and serves one with it", async () => {
     const extra = await startExtraServer(fixture, {
-      auth: {
-        jwksUrl: new URL("/.well-known/jwks.json", identityService.url),
-        issuer: ISSUER,
-        audience: AUDIENCE,
-        clockSkewSeconds: 5,
-        jwksTimeoutMs: 5_000,
-        jwksCooldownMs: 30_000,
-      },
+      auth: identityServiceAuth(identityService.url, ISSUER, AUDIENCE),
       codecEndpoint: { codec: fixture.connection.codec, namespace: "default", allowedOrigins: [UI_ORIGIN] },
     });
     try {

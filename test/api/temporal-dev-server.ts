@@ -23,11 +23,11 @@ export interface TemporalDevServer {
   start(): Promise<void>;
 }
 
-/** Starts an in-memory dev server on a free port with the run's Temporal CLI. */
-export async function startTemporalDevServer(): Promise<TemporalDevServer> {
+/** Starts an in-memory dev server on a free port with the run's Temporal CLI, with `dynamicConfig` on top of the local stack's. */
+export async function startTemporalDevServer(dynamicConfig?: Record<string, string>): Promise<TemporalDevServer> {
   const stateDir = await mkdtemp(path.join(tmpdir(), "somagent-temporal-"));
   const port = await freePort();
-  const launch = () => startTemporal({ binary: infra().temporal.binary, stateDir, port, ui: false });
+  const launch = () => startTemporal({ binary: infra().temporal.binary, stateDir, port, ui: false, dynamicConfig });
   let server: TemporalServer | undefined = await launch();
   return {
     address: `127.0.0.1:${port}`,

@@ -6,51 +6,22 @@
  * limit exceeded" (what 1,000 Watch streams met before the shared feeds),
  * while Start, a plain call, still succeeds.
  */
-import { mkdtemp, rm } from "node:fs/promises";
-import { tmpdir } from "node:os";
-import path from "node:path";
 import { durationMs } from "@bufbuild/protobuf/wkt";
 import { Code, ConnectError, createClient } from "@connectrpc/connect";
 import { createGrpcTransport } from "@connectrpc/connect-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { RetryInfoSchema } from "../../gen/google/rpc/error_details_pb.js";
 import { SessionService } from "../../gen/somagent/orchestrator/v1/session_pb.js";
-import { freePort, portOpen, startDaemon, waitUntil, type Daemon } from "../../local/processes.js";
 import { OVERLOAD_RETRY_DELAY_MS } from "../../src/api/errors.js";
-import { infra } from "../support/infra.js";
 import { startApiFixture, type ApiFixture } from "./api-fixture.js";
-import type { TemporalDevServer } from "./temporal-dev-server.js";
+import { startTemporalDevServer } from "./temporal-dev-server.js";
 
 const OVERLOAD_MESSAGE = /^Temporal is over its limits \(watch: namespace concurrent poller limit exceeded\); retry later$/;
 
-/** An in-memory dev server whose namespace admits no long-poll at all. */
-async function startTemporalRefusingLongPolls(): Promise<TemporalDevServer> {
-  const stateDir = await mkdtemp(path.join(tmpdir(), "somagent-temporal-overload-"));
-  const logFile = path.join(stateDir, "temporal.log");
-  const port = await freePort();
-  let daemon: Daemon | undefined;
-  const start = async () => {
-    const args = ["server", "start-dev", "--ip", "127.0.0.1", "--port", String(port), "--headless", "--log-level", "warn"];
-    const ports = ["--http-port", String(await freePort()), "--metrics-port", String(await freePort())];
-    daemon = await startDaemon("temporal", infra().temporal.binary, [...args, ...ports, "--dynamic-config-value", "frontend.namespaceCount=0"], { logFile });
-    await waitUntil("temporal", () => portOpen(port), { timeoutMs: 60_000, logFile, daemon });
-  };
-  await start();
-  return {
-    address: `127.0.0.1:${port}`,
-    port,
-    async stop() {
-      await daemon?.stop();
-      daemon = undefined;
-      await rm(stateDir, { recursive: true, force: true });
-    },
-    start,
-  };
-}
-
 let fixture: ApiFixture;
 beforeAll(async () => {
-  fixture = await startApiFixture({}, startTemporalRefusingLongPolls);
+  // The namespace admits no long-poll at all.
+  fixture = await startApiFixture({}, () => startTemporalDevServer({ "frontend.namespaceCount": "0" }));
 }, 90_000);
 afterAll(() => fixture?.close(), 30_000);
 
