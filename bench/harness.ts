@@ -30,8 +30,14 @@ export interface BenchOutput {
   chartFile: string;
 }
 
-/** Runs every pair and the growth series on `stack`; each pair's progress goes to stderr. */
-export async function runPairs(stack: BenchStack, sizes: Sizes): Promise<BenchResults> {
+/** Every pair's id, in the order the harness runs them. */
+export const PAIR_IDS = ["P1", "P2", "P3", "P4", "P5", "P5b", "P6", "P7", "P8", "P9"] as const;
+
+/**
+ * Runs every pair and the growth series on `stack`; each pair's progress goes to stderr.
+ * With `only`, just those pairs (P3 brings P2, whose Start batches it reuses) and no growth series.
+ */
+export async function runPairs(stack: BenchStack, sizes: Sizes, only?: ReadonlySet<string>): Promise<BenchResults> {
   const context = await preparePairs(stack, sizes);
   const pairs: PairResult[] = [];
   const step = async <T>(name: string, run: () => Promise<T>): Promise<T> => {
@@ -43,7 +49,9 @@ export async function runPairs(stack: BenchStack, sizes: Sizes): Promise<BenchRe
     }
   };
   // A pair that throws is reported as failed with its error; the others still run.
+  const selected = (id: string) => !only || only.has(id) || (id === "P2" && only.has("P3"));
   const measure = async (id: string, run: () => Promise<PairResult>) => {
+    if (!selected(id)) return;
     try {
       pairs.push(await step(id, run));
     } catch (error) {
@@ -66,7 +74,7 @@ export async function runPairs(stack: BenchStack, sizes: Sizes): Promise<BenchRe
     await measure("P7", () => p7OpenWatches(context));
     await measure("P8", () => p8AuditPublishing(context));
     await measure("P9", () => p9Companions(context));
-    const growth = await step("how cost grows", () => growthSeries(context));
+    const growth = only ? { start: [], session: [] } : await step("how cost grows", () => growthSeries(context));
     return { pairs, growth: { ...growth, watches: context.watchLevels } };
   } finally {
     await context.close();
@@ -76,11 +84,11 @@ export async function runPairs(stack: BenchStack, sizes: Sizes): Promise<BenchRe
 /** Runs the bench on `stack` and writes the report and the chart to `output`; returns the report and the pairs that failed. */
 export async function runBench(
   stack: BenchStack,
-  options: { quick: boolean; scale?: number; command: string; output: BenchOutput },
+  options: { quick: boolean; scale?: number; only?: ReadonlySet<string>; command: string; output: BenchOutput },
 ): Promise<{ report: string; failed: string[] }> {
   const startedAt = new Date();
   const sizes = scaleSizes(options.quick ? QUICK_SIZES : FULL_SIZES, options.scale ?? 1);
-  const results = await runPairs(stack, sizes);
+  const results = await runPairs(stack, sizes, options.only);
   await mkdir(path.dirname(options.output.chartFile), { recursive: true });
   await writeFile(options.output.chartFile, await growthChart(results.growth));
   const report = renderReport({
