@@ -11,8 +11,20 @@ import { createHash, timingSafeEqual } from "node:crypto";
  * differ: both are hashed first, so their lengths leak nothing either.
  */
 export function secretsEqual(given: string, expected: string): boolean {
-  const digest = (value: string) => createHash("sha256").update(value, "utf8").digest();
-  return timingSafeEqual(digest(given), digest(expected));
+  return secretMatcher(expected)(given);
+}
+
+/**
+ * {@link secretsEqual} against one configured secret, whose digest is taken
+ * once: for checks on every request (a service's client credentials).
+ */
+export function secretMatcher(expected: string): (given: string) => boolean {
+  const expectedDigest = digest(expected);
+  return (given) => timingSafeEqual(digest(given), expectedDigest);
+}
+
+function digest(value: string): Buffer {
+  return createHash("sha256").update(value, "utf8").digest();
 }
 
 /** The `user:password` pair of an `Authorization: Basic ...` header, or undefined when the header is absent or not Basic. */
