@@ -16,6 +16,8 @@ export interface PolicyQuestion {
   prompt: string;
   /** The caller's free-form metadata (JSON object), without its credentials ({@link CREDENTIAL_METADATA_KEYS}). */
   metadata: Record<string, unknown>;
+  /** The session and its workflow, for the engine's log lines. */
+  session?: { sessionId: string; workflowId: string };
 }
 
 /**
@@ -37,6 +39,7 @@ export interface EvaluatePolicyDeps {
 export function createEvaluatePolicy(deps: EvaluatePolicyDeps) {
   return (input: SessionInput): Promise<PolicyDecisionResult> => {
     const role = typeof input.metadata.role === "string" && input.metadata.role !== "" ? input.metadata.role : "user";
+    const run = Context.current().info.workflowExecution;
     return withPermanentFailures(() =>
       deps.policy.evaluate(
         {
@@ -46,6 +49,7 @@ export function createEvaluatePolicy(deps: EvaluatePolicyDeps) {
           role,
           prompt: input.prompt,
           metadata: Object.fromEntries(Object.entries(input.metadata).filter(([key]) => !CREDENTIAL_METADATA_KEYS.includes(key))),
+          ...(run === undefined ? {} : { session: { sessionId: input.sessionId, workflowId: run.workflowId } }),
         },
         Context.current().cancellationSignal,
       ),

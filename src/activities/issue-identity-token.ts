@@ -18,6 +18,8 @@ export interface TokenGrant {
    * again instead of refusing the code as spent.
    */
   sessionId?: string;
+  /** The session and its workflow, for the service's log lines. */
+  session?: { sessionId: string; workflowId: string };
 }
 
 /** What `issue-identity-token` needs: an issuer whose tokens are verified before they are returned. */
@@ -37,7 +39,10 @@ export function createIssueIdentityToken(deps: IssueIdentityTokenDeps) {
       tenantId: input.tenant,
       capabilities: [SESSION_CAPABILITY],
     };
-    if (run !== undefined) grant.sessionId = `${run.workflowId}/${run.runId}`;
+    if (run !== undefined) {
+      grant.sessionId = `${run.workflowId}/${run.runId}`;
+      grant.session = { sessionId: input.sessionId, workflowId: run.workflowId };
+    }
     if (typeof input.metadata.mfa_code === "string") grant.mfaCode = input.metadata.mfa_code;
     return withPermanentFailures(() => deps.identity.issue(grant, Context.current().cancellationSignal));
   };

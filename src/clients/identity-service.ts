@@ -9,6 +9,7 @@ import type { IdentityTokenJson, TokenClaimsJson } from "../../gen/somagent/orch
 import type { ClientCredentials } from "../config.js";
 import { PermanentCallError } from "../shared/call-errors.js";
 import { basicAuthorization } from "../shared/http/credentials.js";
+import { sessionHeaders, type SessionRef } from "../shared/http/session-headers.js";
 import { readAnswer } from "../shared/json-answer.js";
 import type { Registry } from "../shared/metrics.js";
 import { createRequestJson } from "./http-json.js";
@@ -45,6 +46,8 @@ export interface TokenIssueRequest {
    * same code gets a token again, where another session's reuse of the code is refused.
    */
   sessionId?: string;
+  /** The session and workflow asking, sent as headers so the service's log lines name them. */
+  session?: SessionRef;
 }
 
 /** The identity service as the worker sees it. */
@@ -110,7 +113,7 @@ export function createIdentityServiceClient(options: IdentityServiceClientOption
         url: options.url,
         method: "POST",
         body,
-        headers: { authorization },
+        headers: { authorization, ...(request.session === undefined ? {} : sessionHeaders(request.session)) },
         timeoutMs: options.timeoutMs,
         signal,
       });

@@ -3,6 +3,7 @@
  * engine's snake_case body and reads its answer into `PolicyDecision` proto JSON.
  */
 import type { PolicyDecisionJson } from "../../gen/somagent/orchestrator/v1/session_pb.js";
+import { sessionHeaders, type SessionRef } from "../shared/http/session-headers.js";
 import { readAnswer } from "../shared/json-answer.js";
 import type { Registry } from "../shared/metrics.js";
 import { createRequestJson } from "./http-json.js";
@@ -28,6 +29,8 @@ export interface PolicyEvaluationRequest {
   prompt: string;
   /** Free-form JSON object, passed to the engine as is. */
   metadata: Record<string, unknown>;
+  /** The session and workflow asking, sent as headers so the engine's log lines name them. */
+  session?: SessionRef;
 }
 
 /** The policy engine as the worker sees it. */
@@ -58,6 +61,7 @@ export function createPolicyEngineClient(options: PolicyEngineClientOptions): Po
           prompt: request.prompt,
           metadata: request.metadata,
         },
+        ...(request.session === undefined ? {} : { headers: sessionHeaders(request.session) }),
         timeoutMs: options.timeoutMs,
         signal,
       });

@@ -27,6 +27,7 @@ import type { ClientCredentials } from "../../config.js";
 import { basicCredentials, secretMatcher, secretsEqual } from "../../shared/http/credentials.js";
 import { HttpError } from "../../shared/http/errors.js";
 import { createJsonService, type GuardRequest, type JsonService } from "../../shared/http/json-service.js";
+import { sessionLogFields, type SessionLogFields } from "../../shared/http/session-headers.js";
 import type { Logger } from "../../shared/logger.js";
 import { expectObject, expectString, expectStringArray, loadDataFile } from "../request-fields.js";
 import shippedUsers from "./default-users.json" with { type: "json" };
@@ -107,11 +108,12 @@ export function createIdentityServiceServer(options: IdentityServiceServerOption
     const idMatches = isClientId(given?.id ?? "");
     const secretMatches = isClientSecret(given?.secret ?? "");
     if (given && idMatches && secretMatches) return;
-    logger.info("caller refused", { reason: given ? "wrong client id or secret" : "no HTTP Basic client credentials" });
+    logger.info("caller refused", { ...sessionLogFields(headers), reason: given ? "wrong client id or secret" : "no HTTP Basic client credentials" });
     throw ACCESS_DENIED;
   }
 
-  function authorize(request: Record<string, unknown>): { user: User; tenantId: string; capabilities: string[] } {
+  /** Decides a token request; a refusal is logged as one line with `logFields` (the session it names) and the reason. */
+  function authorize(request: Record<string, unknown>, logFields: SessionLogFields): { user: User; tenantId: string; capabilities: string[] } {
     const userId = expectString(request.user_id, "user_id", ID_RULES);
     const tenantId = expectString(request.tenant_id, "tenant_id", ID_RULES);
     const capabilities = [...new Set(expectStringArray(request.capabilities, "capabilities", ID_RULES))];
@@ -120,7 +122,7 @@ export function createIdentityServiceServer(options: IdentityServiceServerOption
     const now = Date.now();
     const lockedFor = lockout.lockedFor(userId, now);
     if (lockedFor > 0) {
-      logger.info("token request refused", { user_id: userId, tenant_id: tenantId, reason: "locked out" });
+      logger.info("token request refused", { ...logFields, user_id: userId, tenant_id: tenantId, reason: "locked out" });
       throw new HttpError(403, "locked_out", `too many refused token requests for this user_id: locked out, try again in ${lockedFor} s`, {
         "retry-after": String(lockedFor),
       });
@@ -148,7 +150,7 @@ export function createIdentityServiceServer(options: IdentityServiceServerOption
     } catch (error) {
       if (!(error instanceof Refusal)) throw error;
       lockout.refused(userId, now);
-      logger.info("token request refused", { user_id: userId, tenant_id: tenantId, reason: error.message });
+      logger.info("token request refused", { ...logFields, user_id: userId, tenant_id: tenantId, reason: error.message });
       throw ACCESS_DENIED;
     }
   }
@@ -163,8 +165,8 @@ export function createIdentityServiceServer(options: IdentityServiceServerOption
         method: "POST",
         path: "/v1/tokens/issue",
         guard: authenticateClient,
-        handle({ body }) {
-          const { user, tenantId, capabilities } = authorize(expectObject(body, "body"));
+        handle({ body, headers }) {
+          const { user, tenantId, capabilities } = authorize(expectObject(body, "body"), sessionLogFields(headers));
           const issuedAt = Math.floor(Date.now() / 1000);
           const token = signToken({
             iss: issuer,

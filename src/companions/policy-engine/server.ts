@@ -21,6 +21,7 @@ import { Histogram, type Registry } from "prom-client";
 import { bearerToken, secretsEqual } from "../../shared/http/credentials.js";
 import { FieldError, HttpError } from "../../shared/http/errors.js";
 import { createJsonService, type GuardRequest, type JsonService } from "../../shared/http/json-service.js";
+import { sessionLogFields } from "../../shared/http/session-headers.js";
 import type { Logger } from "../../shared/logger.js";
 import { expectObject, expectString, loadDataFile } from "../request-fields.js";
 import shippedPolicies from "./default-policies.json" with { type: "json" };
@@ -65,7 +66,7 @@ const ID = { maxLength: 256 } as const;
  * more than `maxTenants` tenants.
  */
 export function createPolicyEngineServer(options: PolicyEngineServerOptions): JsonService {
-  const { rulesFile, registry, adminToken, maxTenants } = options;
+  const { rulesFile, registry, adminToken, maxTenants, logger } = options;
   const loaded = loadDataFile(rulesFile, { name: "default-policies.json", value: shippedPolicies }, parsePolicyFile);
   const tenants = loaded.tenants;
   if (tenants.size > maxTenants) {
@@ -145,17 +146,17 @@ export function createPolicyEngineServer(options: PolicyEngineServerOptions): Js
   return createJsonService({
     registry,
     metricPrefix: "somagent_policy_engine",
-    logger: options.logger,
+    logger,
     allowedHosts: options.allowedHosts,
     routes: [
       {
         method: "POST",
         path: "/v1/evaluate",
-        handle({ body }) {
+        handle({ body, headers }) {
           const request = expectObject(body, "body");
-          expectString(request.session_id, "session_id", ID);
+          const sessionId = expectString(request.session_id, "session_id", ID);
           const tenant = expectString(request.tenant, "tenant", ID);
-          expectString(request.user, "user", ID);
+          const user = expectString(request.user, "user", ID);
           expectString(request.role, "role", ID);
           // The body limit bounds the prompt.
           const prompt = expectString(request.prompt, "prompt", { maxLength: Infinity, allowEmpty: true });
@@ -164,6 +165,19 @@ export function createPolicyEngineServer(options: PolicyEngineServerOptions): Js
           const { compiled } = active(tenant);
           const verdict = evaluatePrompt(compiled, prompt);
           stopTimer({ outcome: verdict.allowed ? "allowed" : "denied" });
+          if (!verdict.allowed) {
+            // A denial is the engine doing its job: one line, without the prompt (it may hold what the rules caught).
+            logger.info("prompt denied", {
+              session_id: sessionId,
+              ...sessionLogFields(headers),
+              tenant,
+              user,
+              score: verdict.score,
+              reason: verdict.reasons[0],
+              rules: verdict.violations.map((violation) => violation.name),
+              constitution_hash: compiled.constitutionHash,
+            });
+          }
           return {
             json: {
               allowed: verdict.allowed,

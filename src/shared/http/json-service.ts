@@ -18,6 +18,7 @@ import type { Logger } from "../logger.js";
 import { FieldError, HttpError } from "./errors.js";
 import { COMPANION_MAX_BODY_BYTES } from "../../config.js";
 import { JSON_CONTENT_TYPE, isJsonContentType, type Reply } from "./reply.js";
+import { sessionLogFields } from "./session-headers.js";
 import { healthRoute, metricsRoute } from "./side-routes.js";
 
 export type { Reply } from "./reply.js";
@@ -28,9 +29,10 @@ const DEFAULT_BODY_LIMIT_BYTES = COMPANION_MAX_BODY_BYTES;
 /** Methods answered 405 on a known path that does not serve them (fastify's other methods stay 404). */
 const METHODS: readonly HTTPMethods[] = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"];
 
-/** What a handler receives: the path's `:param` values and, for POST and PUT, the parsed JSON body. */
+/** What a handler receives: the path's `:param` values, the headers and, for POST and PUT, the parsed JSON body. */
 export interface RouteRequest {
   params: Record<string, string>;
+  headers: IncomingHttpHeaders;
   body: unknown;
 }
 
@@ -135,7 +137,7 @@ export function createJsonService(options: JsonServiceOptions): JsonService {
       onRequest: [...(route.guard ? [guardHook(route.guard)] : []), ...(route.method === "GET" ? [] : [requireJson])],
       handler: async (request, reply) => {
         const body = route.method === "GET" ? undefined : request.body;
-        send(reply, await route.handle({ params: request.params as Record<string, string>, body }));
+        send(reply, await route.handle({ params: request.params as Record<string, string>, headers: request.headers, body }));
       },
     });
     allowed.set(route.path, [...(allowed.get(route.path) ?? []), route.method]);
@@ -170,7 +172,12 @@ export function createJsonService(options: JsonServiceOptions): JsonService {
     const known = frameworkFailure(error, bodyLimit);
     if (known) return reply.code(known.status).type(JSON_CONTENT_TYPE).send(failure(known.code, known.message));
     const errorId = randomUUID();
-    logger.error("request failed", { errorId, route: routeLabel(request), error: error instanceof Error ? error.message : String(error) });
+    logger.error("request failed", {
+      errorId,
+      route: routeLabel(request),
+      ...sessionLogFields(request.headers),
+      error: error instanceof Error ? error.message : String(error),
+    });
     return reply.code(500).type(JSON_CONTENT_TYPE).send(failure("internal", `internal error; logged as ${errorId}`));
   }
 
