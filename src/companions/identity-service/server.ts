@@ -165,10 +165,10 @@ export function createIdentityServiceServer(options: IdentityServiceServerOption
         method: "POST",
         path: "/v1/tokens/issue",
         guard: authenticateClient,
-        handle({ body, headers }) {
+        async handle({ body, headers }) {
           const { user, tenantId, capabilities } = authorize(expectObject(body, "body"), sessionLogFields(headers));
           const issuedAt = Math.floor(Date.now() / 1000);
-          const token = signToken({
+          const token = await signToken({
             iss: issuer,
             sub: user.userId,
             tenant_id: tenantId,
