@@ -16,6 +16,8 @@ export type HttpRequest = IncomingMessage | Http2ServerRequest;
 /** What the API uses of a response of the HTTP/1.1 or the HTTP/2 server. */
 export interface HttpResponse {
   readonly headersSent: boolean;
+  /** True once the answer was ended (`end()` called). */
+  readonly writableEnded: boolean;
   writeHead(status: number, headers?: OutgoingHttpHeaders): unknown;
   setHeader(name: string, value: string | readonly string[]): unknown;
   write(chunk: string): boolean;

@@ -120,7 +120,10 @@ export function createRestTranscoder(options: RestTranscoderOptions): RestTransc
       return;
     }
     const requestAbort = new AbortController();
-    res.once("close", () => requestAbort.abort());
+    // Only a client gone before the answer is complete has a handler to stop (node-request.ts says why it matters).
+    res.once("close", () => {
+      if (!res.writableEnded) requestAbort.abort();
+    });
     const context = createHandlerContext({
       service: method.parent,
       method,

@@ -1,6 +1,7 @@
 /**
  * The gRPC, gRPC-Web and Connect side of the port: connect-es's router behind
- * a small Node adapter (what `connectNodeAdapter` does, plus one step). Before
+ * a small Node adapter (what `connectNodeAdapter` does, plus one step; the
+ * request side is node-request.ts). Before
  * the router sees a call to a method that takes one message (unary and
  * server-streaming), the body is read here and its message checked: JSON
  * strictly (strict-json.ts: bad UTF-8 and duplicate keys, which connect-es
@@ -19,10 +20,11 @@ import { base64Decode } from "@bufbuild/protobuf/wire";
 import { Code, ConnectError, createConnectRouter, createContextKey, createContextValues } from "@connectrpc/connect";
 // Risk: type only, from connect-es internals (/protocol, no semver promise), pinned at 2.2.0; a change fails tsc.
 import type { UniversalHandler, UniversalServerRequest } from "@connectrpc/connect/protocol";
-import { compressionBrotli, compressionGzip, universalRequestFromNodeRequest, universalResponseToNodeResponse } from "@connectrpc/connect-node";
+import { compressionBrotli, compressionGzip, universalResponseToNodeResponse } from "@connectrpc/connect-node";
 import { malformedBodyError } from "./errors.js";
 import type { HttpRequest, HttpResponse } from "./http-responses.js";
 import { PROTOCOL } from "./interceptors.js";
+import { universalRequestOf } from "./node-request.js";
 import type { CallPipeline } from "./services.js";
 import { StrictJsonError, parseStrictJson } from "./strict-json.js";
 
@@ -60,7 +62,7 @@ export function createRpcHandler(options: RpcHandlerOptions): (req: HttpRequest,
       return;
     }
     const nodeRes = res as Parameters<typeof universalResponseToNodeResponse>[1];
-    const uReq = universalRequestFromNodeRequest(req, nodeRes, undefined, options.contextValues(req));
+    const uReq = universalRequestOf(req, nodeRes, options.contextValues(req));
     checkBody(handler, uReq, options.maxBodyBytes)
       .then((checked) => handler(checked))
       .then((uRes) => universalResponseToNodeResponse(uRes, nodeRes))

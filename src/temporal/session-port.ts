@@ -98,6 +98,8 @@ export interface SessionPort {
    * {@link SessionNotFoundError} (also for a session the caller may not see, or
    * a workflow that is not a session), {@link TemporalUnavailableError},
    * {@link TemporalDeadlineError}, or `signal.reason` like {@link start}.
+   * A closed session's answer is shared by the calls that read it from memory:
+   * callers must not modify it.
    */
   describe(workflowId: string, caller: SessionCaller, signal?: AbortSignal): Promise<GetResponse>;
   /**
@@ -128,9 +130,10 @@ const RECENT_READ_TTL_MS = 30_000;
 /** Sessions remembered at most, per kind; the oldest read is forgotten first. */
 const RECENT_READ_LIMIT = 10_000;
 
-/** A closed session's Get answer (token included) and its owner, as read from Temporal. */
+/** A closed session's Get answers, built once: with the token and without it, and its owner, as read from Temporal. */
 interface ClosedSession {
   response: GetResponse;
+  withheld: GetResponse;
   owner: SessionOwner | undefined;
 }
 
@@ -379,9 +382,7 @@ export function createTemporalSessionPort(temporalConnection: TemporalConnection
       if (closed) {
         calls.inc({ operation: "describe", outcome: "cached" });
         if (!isVisibleTo(caller, closed.owner)) throw new SessionNotFoundError(workflowId);
-        const response = clone(GetResponseSchema, closed.response);
-        if (response.result && !mayHoldToken(caller, closed.owner)) withholdToken(response.result);
-        return response;
+        return mayHoldToken(caller, closed.owner) ? closed.response : closed.withheld;
       }
       const description = await visibleSession(workflowId, caller, signal);
       const response = create(GetResponseSchema, {
@@ -405,7 +406,9 @@ export function createTemporalSessionPort(temporalConnection: TemporalConnection
         }
       }
       if (final) {
-        closedSessions.set(workflowId, { response: clone(GetResponseSchema, response), owner: ownerOf(description) });
+        const withheld = clone(GetResponseSchema, response);
+        if (withheld.result) withholdToken(withheld.result);
+        closedSessions.set(workflowId, { response: clone(GetResponseSchema, response), withheld, owner: ownerOf(description) });
       }
       if (response.result && !mayHoldToken(caller, ownerOf(description))) withholdToken(response.result);
       return response;
