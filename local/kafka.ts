@@ -198,7 +198,8 @@ export async function startKafka(options: KafkaOptions): Promise<KafkaBroker> {
           if (startVersion === undefined) return false;
           return withAdmin(probeClient, async (admin) => (await admin.describeCluster()).brokers.some((b) => b.nodeId === NODE_ID));
         },
-        { timeoutMs: 60_000, logFile, daemon: started },
+        // A JVM starved of CPU (2 cores under many other processes) took 47 s to log its first line; progress shows the wait.
+        { timeoutMs: 180_000, logFile, daemon: started },
       );
       // createTopics answers false, not an error, when the topic exists.
       const { auditTopic, auditTopicPartitions, auditTopicReplicationFactor } = loadKafkaConfig();

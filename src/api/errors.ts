@@ -7,7 +7,7 @@
 import { randomUUID } from "node:crypto";
 import { create, toJson, type DescMessage } from "@bufbuild/protobuf";
 import { Code, ConnectError } from "@connectrpc/connect";
-import { durationFromMs } from "@bufbuild/protobuf/wkt";
+import { durationFromMs, durationMs } from "@bufbuild/protobuf/wkt";
 import { BadRequest_FieldViolationSchema, BadRequestSchema, RetryInfoSchema } from "../../gen/google/rpc/error_details_pb.js";
 import {
   CallerMismatchError,
@@ -96,14 +96,27 @@ export function toConnectError(error: unknown, logger: Logger): ConnectError {
   if (error instanceof CallerMismatchError) return new ConnectError(error.message, Code.PermissionDenied);
   if (error instanceof TemporalUnavailableError) return new ConnectError(error.message, Code.Unavailable);
   if (error instanceof TemporalDeadlineError) return new ConnectError(error.message, Code.DeadlineExceeded);
-  if (error instanceof TemporalOverloadedError) return overloadedError(error.message);
-  if (error instanceof ConnectError && error.code !== Code.Internal && error.code !== Code.Unknown) return error;
+  if (error instanceof TemporalOverloadedError) return withRetryAfter(overloadedError(error.message));
+  if (error instanceof ConnectError && error.code !== Code.Internal && error.code !== Code.Unknown) return withRetryAfter(error);
   const errorId = randomUUID();
   logger.error("unexpected error", {
     errorId,
     error: error instanceof Error ? { name: error.name, message: error.message, stack: error.stack } : String(error),
   });
   return new ConnectError(`internal error (error id ${errorId})`, Code.Internal);
+}
+
+/**
+ * Puts the delay of an error's google.rpc.RetryInfo into its metadata as
+ * `Retry-After` (whole seconds, rounded up) for clients that read no details:
+ * REST and the Connect protocol's unary answers send it as an HTTP header, gRPC as a trailer.
+ */
+function withRetryAfter(error: ConnectError): ConnectError {
+  const [retryInfo] = error.findDetails(RetryInfoSchema);
+  if (retryInfo?.retryDelay && !error.metadata.has("retry-after")) {
+    error.metadata.set("retry-after", String(Math.ceil(durationMs(retryInfo.retryDelay) / 1000)));
+  }
+  return error;
 }
 
 const HTTP_STATUS: Record<Code, number> = {

@@ -13,6 +13,7 @@ import type { AuditProducer } from "../clients/audit-producer.js";
 import type { RayServeDeployment } from "../clients/ray-serve-deployment.js";
 import type { WorkerConfig } from "../config.js";
 import { createEncryptionCodec } from "../temporal/payload-codec.js";
+import { createActivityMetricsInterceptor } from "./activity-metrics.js";
 import { WORKFLOWS_PATH } from "./bundle.js";
 
 /**
@@ -70,6 +71,7 @@ export async function createSessionWorker(config: WorkerConfig, options: Session
       audit,
       sessionTimeouts: config.sessionTimeouts,
     }),
+    interceptors: { activity: [createActivityMetricsInterceptor(options.registry)] },
     // Refuses plaintext: a session whose input did not come through the API's codec never runs.
     dataConverter: { payloadCodecs: [createEncryptionCodec(config.temporal.codecKeys, { refusePlaintext: true })] },
   });

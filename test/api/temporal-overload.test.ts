@@ -8,7 +8,7 @@
  */
 import { durationMs } from "@bufbuild/protobuf/wkt";
 import { Code, ConnectError, createClient } from "@connectrpc/connect";
-import { createGrpcTransport } from "@connectrpc/connect-node";
+import { createConnectTransport, createGrpcTransport } from "@connectrpc/connect-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { RetryInfoSchema } from "../../gen/google/rpc/error_details_pb.js";
 import { SessionService } from "../../gen/somagent/orchestrator/v1/session_pb.js";
@@ -18,6 +18,9 @@ import { startTemporalDevServer } from "./temporal-dev-server.js";
 
 const OVERLOAD_MESSAGE = /^Temporal is over its limits \(watch: namespace concurrent poller limit exceeded\); retry later$/;
 
+/** The RetryInfo's delay as HTTP's Retry-After writes it: whole seconds. */
+const RETRY_AFTER_SECONDS = String(Math.ceil(OVERLOAD_RETRY_DELAY_MS / 1000));
+
 let fixture: ApiFixture;
 beforeAll(async () => {
   // The namespace admits no long-poll at all.
@@ -26,8 +29,11 @@ beforeAll(async () => {
 afterAll(() => fixture?.close(), 30_000);
 
 describe("Temporal over its limits", () => {
-  it("answers a Watch over gRPC with RESOURCE_EXHAUSTED, a message to retry later and a RetryInfo", async () => {
-    const client = createClient(SessionService, createGrpcTransport({ baseUrl: fixture.baseUrl }));
+  it.each([
+    ["gRPC", createGrpcTransport],
+    ["the Connect protocol", createConnectTransport],
+  ])("answers a Watch over %s with RESOURCE_EXHAUSTED, a message to retry later, a RetryInfo and its Retry-After", async (_protocol, createTransport) => {
+    const client = createClient(SessionService, createTransport({ baseUrl: fixture.baseUrl, httpVersion: "2" }));
     const { workflowId } = await client.start({ tenant: "tenant-demo", user: "user-demo", prompt: "p" });
     const error = await (async () => {
       for await (const event of client.watch({ workflowId })) void event;
@@ -39,9 +45,11 @@ describe("Temporal over its limits", () => {
     expect(error?.rawMessage).toMatch(OVERLOAD_MESSAGE);
     const [retryInfo] = error?.findDetails(RetryInfoSchema) ?? [];
     expect(retryInfo?.retryDelay && durationMs(retryInfo.retryDelay)).toBe(OVERLOAD_RETRY_DELAY_MS);
+    // A stream's error travels in its trailers (gRPC) or end message (Connect), so Retry-After is there, not an HTTP header.
+    expect(error?.metadata.get("retry-after")).toBe(RETRY_AFTER_SECONDS);
   });
 
-  it("answers a Watch over REST with 429 and the same message", async () => {
+  it("answers a Watch over REST with 429, the same message and a Retry-After header in seconds", async () => {
     const started = await fetch(`${fixture.baseUrl}/v1/sessions/start`, {
       method: "POST",
       headers: { "content-type": "application/json" },
@@ -50,6 +58,7 @@ describe("Temporal over its limits", () => {
     const { workflow_id: workflowId } = (await started.json()) as { workflow_id: string };
     const watch = await fetch(`${fixture.baseUrl}/v1/sessions/${workflowId}:watch`);
     expect(watch.status).toBe(429);
+    expect(watch.headers.get("retry-after")).toBe(RETRY_AFTER_SECONDS);
     expect(await watch.json()).toMatchObject({ status: "RESOURCE_EXHAUSTED", message: expect.stringMatching(OVERLOAD_MESSAGE) });
   });
 });
