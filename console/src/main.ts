@@ -1,12 +1,13 @@
 /**
- * The session console: start a session, open one (the page's `#<workflow id>`),
- * and follow its events as a timeline that resumes after a reload from the
- * last sequence this tab saw. Plain DOM: each part of the page is a form or a
+ * The session console: start a session, list the tenant's sessions, open one
+ * (the page's `#<workflow id>`), follow its events as a timeline that resumes
+ * after a reload from the last sequence this tab saw, and cancel it. Plain DOM: each part of the page is a form or a
  * list the user drives with the keyboard; results go to live regions.
  * `#session[data-state]` says where the opened session's stream is
  * (`watching`, `ended`, `error`), for people and tests alike.
  */
-import { SessionStatus, type GetResponse } from "../../gen/somagent/orchestrator/v1/session_pb.js";
+import { timestampDate } from "@bufbuild/protobuf/wkt";
+import { SessionStatus, type GetResponse, type SessionSummary } from "../../gen/somagent/orchestrator/v1/session_pb.js";
 import { createSessionClient, describeError } from "./api-client.js";
 import { lastSequence, rememberEntry, storeToken, storedTimeline, storedToken } from "./session-memory.js";
 import { enumLabel, timelineEntry, type TimelineEntry } from "./timeline.js";
@@ -23,7 +24,12 @@ const page = {
   token: element<HTMLInputElement>("token"),
   forgetToken: element<HTMLButtonElement>("forget-token"),
   start: element<HTMLFormElement>("start"),
+  list: element<HTMLFormElement>("list"),
+  listCaption: element("sessions-caption"),
+  sessionRows: element<HTMLTableSectionElement>("session-rows"),
+  moreSessions: element<HTMLButtonElement>("more"),
   session: element("session"),
+  cancel: element<HTMLButtonElement>("cancel"),
   sessionHeading: element("session-heading"),
   workflow: element("workflow"),
   status: element("status"),
@@ -59,12 +65,66 @@ page.access.addEventListener("submit", (submitted) => {
   storeToken(page.token.value.trim());
   applyToken();
   page.error.textContent = "";
+  void listSessions();
 });
 page.forgetToken.addEventListener("click", () => {
   page.token.value = "";
   storeToken("");
   applyToken();
 });
+
+const statusLabel = (status: SessionStatus) => enumLabel(SessionStatus, status, "SESSION_STATUS_");
+const statusFilter = page.list.elements.namedItem("status") as HTMLSelectElement;
+for (const status of Object.values(SessionStatus)) {
+  if (typeof status === "number" && status !== SessionStatus.UNSPECIFIED) statusFilter.add(new Option(statusLabel(status), String(status)));
+}
+
+/** The filters of the listed page, which the next page must repeat, and where that page starts. */
+let listed = { tenant: "", statuses: [] as SessionStatus[], nextPageToken: "" };
+
+function sessionRow(session: SessionSummary): HTMLTableRowElement {
+  const row = document.createElement("tr");
+  row.dataset.workflowId = session.workflowId;
+  row.dataset.status = SessionStatus[session.status] ?? "";
+  const link = document.createElement("a");
+  link.href = `#${encodeURIComponent(session.workflowId)}`;
+  link.textContent = session.sessionId;
+  const started = session.startTime ? timestampDate(session.startTime).toLocaleString() : "";
+  row.append(...[link, session.user, session.model, statusLabel(session.status), started].map((content) => {
+    const cell = document.createElement("td");
+    cell.append(content);
+    return cell;
+  }));
+  return row;
+}
+
+/** Lists the first page of the tenant's sessions (the token's, else the start form's), or the next page of the listed ones. */
+async function listSessions(nextPage = false): Promise<void> {
+  if (!nextPage) {
+    listed = {
+      tenant: tokenCaller(storedToken()).tenant || field(page.start, "tenant").value,
+      statuses: statusFilter.value === "" ? [] : [Number(statusFilter.value) as SessionStatus],
+      nextPageToken: "",
+    };
+  }
+  try {
+    const answer = await client.list({ tenant: listed.tenant, statuses: listed.statuses, pageToken: listed.nextPageToken });
+    if (!nextPage) page.sessionRows.replaceChildren();
+    page.sessionRows.append(...answer.sessions.map(sessionRow));
+    page.listCaption.textContent = `Sessions of ${listed.tenant}, newest first`;
+    listed.nextPageToken = answer.nextPageToken;
+    page.moreSessions.hidden = answer.nextPageToken === "";
+  } catch (error) {
+    showError(error);
+  }
+}
+
+page.list.addEventListener("submit", (submitted) => {
+  submitted.preventDefault();
+  page.error.textContent = "";
+  void listSessions();
+});
+page.moreSessions.addEventListener("click", () => void listSessions(true));
 
 page.start.addEventListener("submit", (submitted) => {
   submitted.preventDefault();
@@ -79,6 +139,7 @@ page.start.addEventListener("submit", (submitted) => {
     .then((started) => {
       // Opening goes through the address, so a reload reopens the session.
       location.hash = encodeURIComponent(started.workflowId);
+      void listSessions();
     }, showError);
 });
 
@@ -107,23 +168,42 @@ function resumeMarker(after: string): HTMLLIElement {
   return item;
 }
 
+function showStatus(status: SessionStatus): void {
+  page.status.textContent = statusLabel(status);
+  page.status.dataset.status = SessionStatus[status] ?? "";
+  page.cancel.disabled = status !== SessionStatus.RUNNING;
+}
+
 function showSession(session: GetResponse): void {
-  page.status.textContent = enumLabel(SessionStatus, session.status, "SESSION_STATUS_");
-  page.status.dataset.status = SessionStatus[session.status] ?? "";
+  showStatus(session.status);
   page.completion.textContent = session.result?.completion?.text ?? session.failure;
 }
 
-/** The stream of the opened session; aborted when another one is opened. */
-let watching: AbortController | undefined;
+/** The opened session and its stream, aborted when another one is opened. */
+let opened: { workflowId: string; watching: AbortController } | undefined;
+
+page.cancel.addEventListener("click", () => {
+  if (!opened) return;
+  page.cancel.disabled = true;
+  page.error.textContent = "";
+  // The stream shows the outcome: the workflow winds down and Watch ends with `canceled`.
+  client.cancel({ workflowId: opened.workflowId }).then((answer) => {
+    page.status.textContent = answer.status === SessionStatus.RUNNING ? "canceling" : statusLabel(answer.status);
+  }, (error: unknown) => {
+    showError(error);
+    page.cancel.disabled = false;
+  });
+});
 
 async function open(workflowId: string): Promise<void> {
-  watching?.abort();
+  opened?.watching.abort();
   const watch = new AbortController();
-  watching = watch;
+  opened = { workflowId, watching: watch };
   page.session.hidden = false;
   page.session.dataset.state = "watching";
   page.workflow.textContent = workflowId;
   page.status.textContent = "";
+  delete page.status.dataset.status;
   page.completion.textContent = "";
   const kept = storedTimeline(workflowId);
   page.timeline.replaceChildren(...kept.map(timelineItem));
@@ -138,6 +218,7 @@ async function open(workflowId: string): Promise<void> {
     }
     showSession(await client.get({ workflowId }, { signal: watch.signal }));
     page.session.dataset.state = "ended";
+    void listSessions();
   } catch (error) {
     if (watch.signal.aborted) return;
     showError(error);
@@ -148,7 +229,8 @@ async function open(workflowId: string): Promise<void> {
 function openFromAddress(): void {
   const workflowId = decodeURIComponent(location.hash.slice(1));
   if (workflowId === "") {
-    watching?.abort();
+    opened?.watching.abort();
+    opened = undefined;
     page.session.hidden = true;
     return;
   }
@@ -159,3 +241,4 @@ function openFromAddress(): void {
 
 window.addEventListener("hashchange", openFromAddress);
 openFromAddress();
+void listSessions();

@@ -16,14 +16,6 @@ export interface TimelineEntry {
   summary: string;
 }
 
-/** The kinds that end a session's stream. */
-const TERMINAL_KINDS = new Set(["completed", "rejected", "failed"]);
-
-/** Whether `entry` is a session's last event. */
-export function isTerminal(entry: TimelineEntry): boolean {
-  return TERMINAL_KINDS.has(entry.kind);
-}
-
 /** The timeline line of one Watch event. */
 export function timelineEntry(event: WatchResponse): TimelineEntry {
   return {
@@ -60,6 +52,8 @@ function summary(event: WatchResponse["event"]): string {
       return `rejected: ${event.value.policy?.reasons.join("; ") || "the policy denied the session"}`;
     case "failed":
       return `failed: ${event.value.reason}`;
+    case "canceled":
+      return event.value.auditEventId === "" ? "canceled" : `canceled, audit ${event.value.auditEventId}`;
     case undefined:
       return "an event this console does not know";
   }
