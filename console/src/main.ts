@@ -226,7 +226,8 @@ async function open(workflowId: string): Promise<void> {
   }
 }
 
-function openFromAddress(): void {
+/** Opens the session the address names; `focus` moves the keyboard to it (when the user chose it, not on load). */
+function openFromAddress(focus: boolean): void {
   const workflowId = decodeURIComponent(location.hash.slice(1));
   if (workflowId === "") {
     opened?.watching.abort();
@@ -236,9 +237,9 @@ function openFromAddress(): void {
   }
   page.error.textContent = "";
   void open(workflowId);
-  page.sessionHeading.focus();
+  if (focus) page.sessionHeading.focus();
 }
 
-window.addEventListener("hashchange", openFromAddress);
-openFromAddress();
+window.addEventListener("hashchange", () => openFromAddress(true));
+openFromAddress(false);
 void listSessions();

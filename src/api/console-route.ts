@@ -119,25 +119,36 @@ export function createConsoleRoute(files: ConsoleFiles): (req: HttpRequest, res:
       writeError(res, methodNotAllowedError(req.method ?? "", url.pathname, METHODS));
       return true;
     }
-    const chosen = acceptsGzip(req.headers["accept-encoding"]) ? file.gzip : file.identity;
-    const headers = {
-      ...SECURITY_HEADERS,
-      "content-type": file.contentType,
-      "cache-control": file.cacheControl,
-      etag: chosen.etag,
-      vary: "Accept-Encoding",
-      ...(chosen === file.gzip && { "content-encoding": "gzip" }),
-    };
-    if (matchesEtag(req.headers["if-none-match"], chosen.etag)) {
-      res.writeHead(304, headers);
-      res.end();
-      return true;
+    // Answered once the request is read to its end: the server closes an HTTP/1.1
+    // connection whose request is answered unread (server.ts), which would cost keep-alive.
+    if (req.complete) answer(req, res, file);
+    else {
+      req.once("end", () => answer(req, res, file));
+      req.resume();
     }
-    res.writeHead(200, { ...headers, "content-length": String(chosen.body.length) });
-    if (req.method === "HEAD") res.end();
-    else res.end(chosen.body);
     return true;
   };
+}
+
+/** Writes `file` (gzipped when accepted), or 304 when the request names its current ETag. */
+function answer(req: HttpRequest, res: HttpResponse, file: ConsoleFile): void {
+  const chosen = acceptsGzip(req.headers["accept-encoding"]) ? file.gzip : file.identity;
+  const headers = {
+    ...SECURITY_HEADERS,
+    "content-type": file.contentType,
+    "cache-control": file.cacheControl,
+    etag: chosen.etag,
+    vary: "Accept-Encoding",
+    ...(chosen === file.gzip && { "content-encoding": "gzip" }),
+  };
+  if (matchesEtag(req.headers["if-none-match"], chosen.etag)) {
+    res.writeHead(304, headers);
+    res.end();
+    return;
+  }
+  res.writeHead(200, { ...headers, "content-length": String(chosen.body.length) });
+  if (req.method === "HEAD") res.end();
+  else res.end(chosen.body);
 }
 
 /** Whether an `Accept-Encoding` header admits gzip (RFC 9110 §12.5.3: `gzip` or `*`, with a non-zero q). */

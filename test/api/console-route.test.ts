@@ -88,6 +88,27 @@ describe("the session console route", () => {
     expect(head.body.length).toBe(0);
   });
 
+  it("keeps the HTTP/1.1 connection open for the page's next request", async () => {
+    const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+    try {
+      const sockets = new Set<unknown>();
+      for (const path of ["/", scriptPath, "/favicon.svg"]) {
+        await new Promise<void>((resolve, reject) => {
+          http
+            .get({ host: "127.0.0.1", port: api.port, path, agent }, (response) => {
+              sockets.add(response.socket);
+              expect(response.headers.connection).toBe("keep-alive");
+              response.resume().on("end", resolve);
+            })
+            .on("error", reject);
+        });
+      }
+      expect(sockets.size).toBe(1);
+    } finally {
+      agent.destroy();
+    }
+  });
+
   it("refuses other methods on its paths with 405 and Allow", async () => {
     const posted = await rawRequest("POST", "/");
     expect(posted.status).toBe(405);
