@@ -2,11 +2,11 @@
  * The session console in Chromium against the whole stack (policy engine,
  * identity service, worker and API as processes, with caller authentication
  * on, over the run's real Temporal, Kafka and Ray): a pasted token, a session
- * started and followed to its completion, the tenant's sessions listed, a
- * second session whose timeline resumes after a reload and which is
- * cancelled while it runs. The second session stays running because the
- * worker is stopped until the reload and the cancel are done: the test
- * waits for states, never for time.
+ * started and followed to its completion, a second one whose timeline resumes
+ * after a reload, a third cancelled while it runs, and the tenant's sessions
+ * listed. The second and third stay running because the worker is stopped
+ * until the reload or the cancel is done: the test waits for states, never
+ * for time.
  */
 import { randomBytes } from "node:crypto";
 import { mkdir, mkdtemp, rm } from "node:fs/promises";
@@ -86,6 +86,17 @@ async function listedWithStatus(workflowId: string, status: string): Promise<voi
   }, 60_000);
 }
 
+async function stopWorker(): Promise<void> {
+  if (restartedWorker) await restartedWorker.stop();
+  else await services.worker.daemon.stop();
+}
+
+/** Starts the worker again, as the stack started it (its environment and its own secrets). */
+async function startWorker(): Promise<void> {
+  const ownSecrets = secretEnvironments({ ...services.secrets, codecKeys, rayAuthToken: infraEndpoints().rayAuthToken }).worker;
+  restartedWorker = await startService("worker", "src/worker/main.ts", services.worker.url, "/health", { ...services.env, ...ownSecrets }, join(scratch, "state"));
+}
+
 /** Starts a session from the form; resolves with its workflow id once the console has opened it and shows its first event. */
 async function startSession(prompt: string): Promise<string> {
   const before = await text("#workflow");
@@ -123,17 +134,9 @@ describe("the session console in Chromium", () => {
     await page.screenshot({ path: join(screenshots, "console-completed.png"), fullPage: true });
   });
 
-  it("lists the tenant's sessions with their status", async () => {
-    const workflowId = await text("#workflow");
-    await listedWithStatus(workflowId, "SESSION_STATUS_COMPLETED");
-    const row = page.locator(`#session-rows tr[data-workflow-id="${workflowId}"]`);
-    expect(await row.locator("td").nth(1).textContent()).toBe(USER);
-    expect(await row.getByRole("link").getAttribute("href")).toBe(`#${workflowId}`);
-  });
-
-  it("resumes a running session's timeline after a reload from the last sequence, then cancels it", async () => {
+  it("resumes a running session's timeline after a reload from the last sequence, without a gap or a repeat", async () => {
     // Without a worker the session stays running after its first event.
-    await services.worker.daemon.stop();
+    await stopWorker();
     const workflowId = await startSession("Draft the release notes");
     expect(await page.locator("#status").getAttribute("data-status")).toBe("SESSION_STATUS_RUNNING");
     expect(await timelineKinds()).toEqual(["started"]);
@@ -146,25 +149,51 @@ describe("the session console in Chromium", () => {
     expect(watchRequests[0]).toEqual({ workflowId, afterSequence: String(firstSequence) });
     expect(await timelineKinds()).toEqual(["started"]);
 
+    await startWorker();
+    await page.waitForSelector("#session[data-state=ended]", { timeout: 90_000 });
+    expect(await timelineKinds()).toEqual(completedSession);
+    const sequences = await timelineSequences();
+    expect(sequences[0]).toBe(firstSequence);
+    expect(new Set(sequences).size).toBe(sequences.length);
+    expect(sequences).toEqual([...sequences].sort((a, b) => a - b));
+    expect(await page.locator("#timeline li.marker + li").getAttribute("data-kind")).toBe("policyEvaluated");
+    expect(await page.locator("#status").getAttribute("data-status")).toBe("SESSION_STATUS_COMPLETED");
+    await page.screenshot({ path: join(screenshots, "console-resumed.png"), fullPage: true });
+  });
+
+  it("cancels a running session: Watch ends with canceled, the status says so", async () => {
+    await stopWorker();
+    await startSession("Plan the offsite");
+    expect(await page.locator("#status").getAttribute("data-status")).toBe("SESSION_STATUS_RUNNING");
     await page.getByRole("button", { name: "Cancel session" }).click();
     await expect.poll(() => text("#status")).toBe("canceling");
 
     // The worker, back, finds the cancellation recorded and winds the session down.
-    const ownSecrets = secretEnvironments({ ...services.secrets, codecKeys, rayAuthToken: infraEndpoints().rayAuthToken }).worker;
-    restartedWorker = await startService("worker", "src/worker/main.ts", services.worker.url, "/health", { ...services.env, ...ownSecrets }, join(scratch, "state"));
+    await startWorker();
     await page.waitForSelector("#session[data-state=ended]", { timeout: 90_000 });
     const kinds = await timelineKinds();
     expect(kinds[0]).toBe("started");
     expect(kinds.at(-1)).toBe("canceled");
     expect(kinds).not.toContain("completed");
-    const sequences = await timelineSequences();
-    expect(new Set(sequences).size).toBe(sequences.length);
-    expect(sequences).toEqual([...sequences].sort((a, b) => a - b));
     expect(await page.locator("#status").getAttribute("data-status")).toBe("SESSION_STATUS_CANCELED");
     expect(await page.getByRole("button", { name: "Cancel session" }).isDisabled()).toBe(true);
+    expect(await text("#error")).toBe("");
+  });
 
-    await listedWithStatus(workflowId, "SESSION_STATUS_CANCELED");
-    await page.screenshot({ path: join(screenshots, "console-canceled.png"), fullPage: true });
+  it("lists the tenant's sessions, newest first, with their status", async () => {
+    const canceled = await text("#workflow");
+    await listedWithStatus(canceled, "SESSION_STATUS_CANCELED");
+    const rows = page.locator("#session-rows tr");
+    expect(await rows.first().getAttribute("data-workflow-id")).toBe(canceled);
+    expect(await rows.evaluateAll((items) => items.map((item) => item.getAttribute("data-status")))).toEqual([
+      "SESSION_STATUS_CANCELED",
+      "SESSION_STATUS_COMPLETED",
+      "SESSION_STATUS_COMPLETED",
+    ]);
+    const row = page.locator(`#session-rows tr[data-workflow-id="${canceled}"]`);
+    expect(await row.locator("td").nth(1).textContent()).toBe(USER);
+    expect(await row.getByRole("link").getAttribute("href")).toBe(`#${canceled}`);
+    await page.screenshot({ path: join(screenshots, "console-listed.png"), fullPage: true });
   });
 
   it("ran without a script error or a Content-Security-Policy violation", () => {
