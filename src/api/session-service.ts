@@ -6,7 +6,7 @@
  * passed to the port, which decides what that caller may see.
  */
 import { randomUUID } from "node:crypto";
-import { Code, ConnectError, type ServiceImpl } from "@connectrpc/connect";
+import type { ServiceImpl } from "@connectrpc/connect";
 import type { SessionService } from "../../gen/somagent/orchestrator/v1/session_pb.js";
 import type { SessionPort } from "../temporal/session-port.js";
 import { DEFAULT_MODEL, type SessionInput } from "../workflows/contract.js";
@@ -42,13 +42,12 @@ export function createSessionService(port: SessionPort, drain: AbortSignal): Ser
       yield* port.watch(request.workflowId, request.afterSequence, sessionCallerOf(context.values), AbortSignal.any([context.signal, drain]));
     },
 
-    // Served by the next commit on branch lifecycle (issue 15); the contract comes first so clients can build on it.
-    cancel() {
-      throw new ConnectError("Cancel is not served yet", Code.Unimplemented);
+    async cancel(request, context) {
+      return port.cancel(request.workflowId, sessionCallerOf(context.values), context.signal);
     },
 
-    list() {
-      throw new ConnectError("List is not served yet", Code.Unimplemented);
+    async list(request, context) {
+      return port.list(request, sessionCallerOf(context.values), context.signal);
     },
   };
 }

@@ -1568,7 +1568,7 @@ export const ListRequestSchema: GenMessage<ListRequest, {jsonType: ListRequestJs
   messageDesc(file_somagent_orchestrator_v1_session, 19);
 
 /**
- * ListResponse is one page of sessions, newest first.
+ * ListResponse is one page of sessions, in List's order.
  *
  * @generated from message somagent.orchestrator.v1.ListResponse
  */
@@ -1587,7 +1587,7 @@ export type ListResponse = Message<"somagent.orchestrator.v1.ListResponse"> & {
 };
 
 /**
- * ListResponse is one page of sessions, newest first.
+ * ListResponse is one page of sessions, in List's order.
  *
  * @generated from message somagent.orchestrator.v1.ListResponse
  */
@@ -1886,9 +1886,10 @@ export const SessionService: GenService<{
     output: typeof CancelResponseSchema;
   },
   /**
-   * List returns a tenant's sessions, newest first, read from Temporal's
-   * visibility store. Visibility is eventually consistent: a session appears,
-   * and its status changes, shortly after the workflow records it.
+   * List returns a tenant's sessions, read from Temporal's visibility store:
+   * running ones first, then finished ones by close time, newest first.
+   * Visibility is eventually consistent: a session appears, and its status
+   * changes, shortly after the workflow records it.
    *
    * @generated from rpc somagent.orchestrator.v1.SessionService.List
    */

@@ -1794,7 +1794,7 @@ func (x *ListRequest) GetStartTimeTo() *timestamppb.Timestamp {
 	return nil
 }
 
-// ListResponse is one page of sessions, newest first.
+// ListResponse is one page of sessions, in List's order.
 type ListResponse struct {
 	state    protoimpl.MessageState `protogen:"open.v1"`
 	Sessions []*SessionSummary      `protobuf:"bytes,1,rep,name=sessions,proto3" json:"sessions,omitempty"`

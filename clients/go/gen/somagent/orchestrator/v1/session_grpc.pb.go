@@ -53,9 +53,10 @@ type SessionServiceClient interface {
 	// the first call did; cancelling one that finished otherwise is
 	// FAILED_PRECONDITION naming its status. Visibility as for Get.
 	Cancel(ctx context.Context, in *CancelRequest, opts ...grpc.CallOption) (*CancelResponse, error)
-	// List returns a tenant's sessions, newest first, read from Temporal's
-	// visibility store. Visibility is eventually consistent: a session appears,
-	// and its status changes, shortly after the workflow records it.
+	// List returns a tenant's sessions, read from Temporal's visibility store:
+	// running ones first, then finished ones by close time, newest first.
+	// Visibility is eventually consistent: a session appears, and its status
+	// changes, shortly after the workflow records it.
 	List(ctx context.Context, in *ListRequest, opts ...grpc.CallOption) (*ListResponse, error)
 }
 
@@ -153,9 +154,10 @@ type SessionServiceServer interface {
 	// the first call did; cancelling one that finished otherwise is
 	// FAILED_PRECONDITION naming its status. Visibility as for Get.
 	Cancel(context.Context, *CancelRequest) (*CancelResponse, error)
-	// List returns a tenant's sessions, newest first, read from Temporal's
-	// visibility store. Visibility is eventually consistent: a session appears,
-	// and its status changes, shortly after the workflow records it.
+	// List returns a tenant's sessions, read from Temporal's visibility store:
+	// running ones first, then finished ones by close time, newest first.
+	// Visibility is eventually consistent: a session appears, and its status
+	// changes, shortly after the workflow records it.
 	List(context.Context, *ListRequest) (*ListResponse, error)
 	mustEmbedUnimplementedSessionServiceServer()
 }

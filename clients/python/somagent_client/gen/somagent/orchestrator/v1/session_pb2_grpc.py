@@ -110,9 +110,10 @@ class SessionServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def List(self, request, context):
-        """List returns a tenant's sessions, newest first, read from Temporal's
-        visibility store. Visibility is eventually consistent: a session appears,
-        and its status changes, shortly after the workflow records it.
+        """List returns a tenant's sessions, read from Temporal's visibility store:
+        running ones first, then finished ones by close time, newest first.
+        Visibility is eventually consistent: a session appears, and its status
+        changes, shortly after the workflow records it.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
