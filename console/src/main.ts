@@ -111,7 +111,7 @@ async function listSessions(nextPage = false): Promise<void> {
     const answer = await client.list({ tenant: listed.tenant, statuses: listed.statuses, pageToken: listed.nextPageToken });
     if (!nextPage) page.sessionRows.replaceChildren();
     page.sessionRows.append(...answer.sessions.map(sessionRow));
-    page.listCaption.textContent = `Sessions of ${listed.tenant}, newest first`;
+    page.listCaption.textContent = `Sessions of ${listed.tenant}: running ones first, then the most recently finished`;
     listed.nextPageToken = answer.nextPageToken;
     page.moreSessions.hidden = answer.nextPageToken === "";
   } catch (error) {
