@@ -164,7 +164,7 @@ function resumeMarker(after: string): HTMLLIElement {
   const item = document.createElement("li");
   item.className = "marker";
   item.dataset.resumedAfter = after;
-  item.textContent = `page reloaded: resumed after event #${after}`;
+  item.textContent = `resumed after event #${after}, the last one this tab saw`;
   return item;
 }
 
@@ -210,13 +210,22 @@ async function open(workflowId: string): Promise<void> {
   const last = kept.at(-1);
   if (last) page.timeline.append(resumeMarker(last.sequence));
   try {
-    showSession(await client.get({ workflowId }, { signal: watch.signal }));
-    for await (const event of client.watch({ workflowId, afterSequence: lastSequence(kept) }, { signal: watch.signal })) {
-      const entry = timelineEntry(event);
-      rememberEntry(workflowId, entry);
-      page.timeline.append(timelineItem(entry));
+    let session = await client.get({ workflowId }, { signal: watch.signal });
+    showSession(session);
+    let after = lastSequence(kept);
+    // A stream also ends cleanly, before the session does, when the API drains or the stream
+    // reaches its age limit (API_MAX_STREAM_AGE_MS): follow on from the last event seen.
+    for (;;) {
+      for await (const event of client.watch({ workflowId, afterSequence: after }, { signal: watch.signal })) {
+        const entry = timelineEntry(event);
+        rememberEntry(workflowId, entry);
+        page.timeline.append(timelineItem(entry));
+        after = event.sequence;
+      }
+      session = await client.get({ workflowId }, { signal: watch.signal });
+      if (session.status !== SessionStatus.RUNNING) break;
     }
-    showSession(await client.get({ workflowId }, { signal: watch.signal }));
+    showSession(session);
     page.session.dataset.state = "ended";
     void listSessions();
   } catch (error) {
