@@ -8,10 +8,12 @@
 
 FROM node:24-bookworm-slim AS build
 WORKDIR /app
-COPY package.json package-lock.json ./
-RUN npm ci --no-audit --no-fund
-COPY tsconfig.json tsconfig.build.json ./
+COPY package.json package-lock.json tsconfig.json ./
 COPY gen ./gen
+COPY console ./console
+# npm ci also builds the session console (the prepare script) from console/ and gen/ into dist/console.
+RUN npm ci --no-audit --no-fund
+COPY tsconfig.build.json ./
 COPY openapi ./openapi
 COPY src ./src
 RUN npm run build && npm run build:workflow-bundle && npm prune --omit=dev --no-audit --no-fund

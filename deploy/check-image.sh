@@ -71,6 +71,7 @@ image_path="$root/usr/local/bin:$work/base-image/bin:/usr/bin:/bin"
 say "runtime stage: $(du -sh "$app" | cut -f1) in /app"
 [ ! -e "$app/node_modules/vitest" ] || fail "dev dependencies are in the runtime stage"
 [ ! -e "$app/local" ] || fail "the local-stack launcher is in the runtime stage"
+[ -e "$app/dist/console/index.html" ] || fail "the session console (dist/console) is not in the runtime stage"
 
 free_port() { "$node24" -e 'const s=require("net").createServer().listen(0,"127.0.0.1",()=>{console.log(s.address().port);s.close()})'; }
 # Runs the image's entry point for a role, in /app, with only the image's environment and the given variables.

@@ -100,6 +100,7 @@ function watchStatus(components: { name: string; up(): boolean }[]): () => void 
 async function printSummary(infra: Infrastructure, services: Services, apiAuth: "jwt" | undefined): Promise<void> {
   const rows: [string, string, boolean][] = [
     ["API (gRPC, gRPC-Web, Connect, REST)", services.api.url.href, await answersOk(new URL("/health", services.api.url))],
+    ["session console (browser)", services.api.url.href, await answersOk(services.api.url)],
     ["Temporal frontend", infra.temporal.address, (await infra.temporal.daemon.pids()).length > 0],
     ["Temporal Web UI", infra.temporal.uiUrl?.href ?? "-", infra.temporal.uiUrl ? await answersOk(infra.temporal.uiUrl) : false],
     ["Kafka bootstrap", `${infra.kafka.bootstrap} (Kafka ${infra.kafka.version})`, (await infra.kafka.daemon.pids()).length > 0],

@@ -8,6 +8,7 @@ import { execFile } from "node:child_process";
 import path from "node:path";
 import { promisify } from "node:util";
 import { installOnce } from "./cache.js";
+import { SEARCH_ATTRIBUTE } from "../src/workflows/contract.js";
 import { freePort, runCommand, startDaemon, waitUntil, type Daemon } from "./processes.js";
 
 /** The pinned Temporal CLI version. */
@@ -91,6 +92,16 @@ const DEV_SERVER_FOR_OPEN_WATCHES = { "frontend.namespaceCount": "20000" };
  */
 const SQLITE_FOR_LATENCY = ["--sqlite-pragma", "journal_mode=wal", "--sqlite-pragma", "synchronous=normal"];
 
+/**
+ * The sessions' custom search attributes (List queries them), registered at
+ * start as a cluster operator registers them with `temporal operator
+ * search-attribute create`; the CLI names the types `Keyword`, `Bool`.
+ */
+const SEARCH_ATTRIBUTE_ARGS = Object.values(SEARCH_ATTRIBUTE).flatMap(({ name, type }) => [
+  "--search-attribute",
+  `${name}=${type.charAt(0)}${type.slice(1).toLowerCase()}`,
+]);
+
 const execFileAsync = promisify(execFile);
 
 /** Starts the dev server on loopback and resolves once its frontend reports SERVING. */
@@ -108,6 +119,7 @@ export async function startTemporal(options: TemporalOptions): Promise<TemporalS
     ...(ui ? ["--ui-ip", "127.0.0.1", "--ui-port", String(uiPort)] : ["--headless"]),
     ...(ui && options.uiCodecEndpoint ? ["--ui-codec-endpoint", options.uiCodecEndpoint] : []),
     ...(options.persistent ? ["--db-filename", path.join(options.stateDir, "temporal.db"), ...SQLITE_FOR_LATENCY] : []),
+    ...SEARCH_ATTRIBUTE_ARGS,
     ...Object.entries({ ...DEV_SERVER_FOR_LATENCY, ...DEV_SERVER_FOR_OPEN_WATCHES, ...options.dynamicConfig }).flatMap(
       ([key, value]) => ["--dynamic-config-value", `${key}=${value}`],
     ),

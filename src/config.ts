@@ -4,8 +4,9 @@
  * and the form it expects; nothing else in the code reads `process.env`.
  */
 
+import { existsSync } from "node:fs";
 import { homedir } from "node:os";
-import { join, resolve } from "node:path";
+import { dirname, join, resolve } from "node:path";
 import { LOG_LEVELS, type LogLevel } from "./shared/logger.js";
 import type { SessionTimeouts, StepTimeouts } from "./workflows/contract.js";
 
@@ -364,6 +365,35 @@ export interface ApiConfig {
   limits: EdgeLimits;
   temporal: TemporalConfig;
   telemetry: TelemetryConfig;
+  /** The built session console served at `/` (see {@link consoleConfig}). */
+  console: ConsoleConfig;
+}
+
+/** Where the API finds the built session console. */
+export interface ConsoleConfig {
+  dir: string;
+  /** True when `API_CONSOLE_DIR` named the directory: the API then refuses to start without a console in it. */
+  required: boolean;
+}
+
+/** Where `npm install` and `npm run build` write the console (console/build.ts), under the package root. */
+const DEFAULT_CONSOLE_DIR = join("dist", "console");
+
+/**
+ * `API_CONSOLE_DIR`, absolute; by default `dist/console` of the package
+ * root (the nearest directory above this module with a `package.json`: the
+ * checkout, or the image's `/app`), served only once it has been built.
+ */
+function consoleConfig(env: Env): ConsoleConfig {
+  const given = optionalPath(env, "API_CONSOLE_DIR");
+  return given === undefined ? { dir: join(packageRoot(import.meta.dirname), DEFAULT_CONSOLE_DIR), required: false } : { dir: given, required: true };
+}
+
+function packageRoot(from: string): string {
+  for (let dir = from; ; dir = dirname(dir)) {
+    if (existsSync(join(dir, "package.json"))) return dir;
+    if (dirname(dir) === dir) return resolve(".");
+  }
 }
 
 /** Reads the API's configuration; throws {@link ConfigError}. */
@@ -378,6 +408,7 @@ export function loadApiConfig(env: Env = process.env): ApiConfig {
     auth: apiAuthConfig(env),
     temporal: temporalConfig(env),
     telemetry: telemetryConfig(env, "somagent-orchestrator-api"),
+    console: consoleConfig(env),
   };
 }
 

@@ -161,6 +161,11 @@ describe("loadApiConfig", () => {
     expect(loadApiConfig({ PAYLOAD_CODEC_KEYS: key }).port).toBe(8090);
   });
 
+  it("serves the console built in the package root's dist/console unless API_CONSOLE_DIR names another, which is then required", () => {
+    expect(loadApiConfig({ PAYLOAD_CODEC_KEYS: key }).console).toEqual({ dir: path.resolve(import.meta.dirname, "..", "dist", "console"), required: false });
+    expect(loadApiConfig({ PAYLOAD_CODEC_KEYS: key, API_CONSOLE_DIR: "/srv/console" }).console).toEqual({ dir: "/srv/console", required: true });
+  });
+
   it("rejects an unparseable PORT", () => {
     expect(() => loadApiConfig({ PAYLOAD_CODEC_KEYS: key, PORT: "eighty" })).toThrow(/PORT="eighty" is invalid: expected a port number/);
   });

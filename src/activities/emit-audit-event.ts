@@ -8,6 +8,7 @@ const STATUS = {
   accepted: "AUDIT_STATUS_ACCEPTED",
   rejected: "AUDIT_STATUS_REJECTED",
   failed: "AUDIT_STATUS_FAILED",
+  canceled: "AUDIT_STATUS_CANCELED",
 } as const;
 
 /**

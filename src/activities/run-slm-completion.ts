@@ -1,5 +1,6 @@
 import { Context } from "@temporalio/activity";
 import type { CompletionResult, SessionInput } from "../workflows/contract.js";
+import { withHeartbeats } from "./heartbeat.js";
 import { withPermanentFailures } from "./permanent-failure.js";
 
 /** One completion, as `run-slm-completion` asks for it. */
@@ -22,10 +23,12 @@ export interface RunSlmCompletionDeps {
 /** Builds `run-slm-completion`: the session's prompt through the SLM server (Ray Serve). */
 export function createRunSlmCompletion(deps: RunSlmCompletionDeps) {
   return (input: SessionInput): Promise<CompletionResult> =>
-    withPermanentFailures(() =>
-      deps.completions.complete(
-        { prompt: input.prompt, model: input.model, sessionId: input.sessionId },
-        Context.current().cancellationSignal,
+    withHeartbeats(() =>
+      withPermanentFailures(() =>
+        deps.completions.complete(
+          { prompt: input.prompt, model: input.model, sessionId: input.sessionId },
+          Context.current().cancellationSignal,
+        ),
       ),
     );
 }

@@ -11,6 +11,8 @@ import { durationFromMs, durationMs } from "@bufbuild/protobuf/wkt";
 import { BadRequest_FieldViolationSchema, BadRequestSchema, RetryInfoSchema } from "../../gen/google/rpc/error_details_pb.js";
 import {
   CallerMismatchError,
+  InvalidFieldError,
+  SessionFinishedError,
   SessionAlreadyExistsError,
   SessionNotFoundError,
   TemporalDeadlineError,
@@ -94,6 +96,8 @@ export function toConnectError(error: unknown, logger: Logger): ConnectError {
   if (error instanceof SessionNotFoundError) return new ConnectError(error.message, Code.NotFound);
   if (error instanceof SessionAlreadyExistsError) return new ConnectError(error.message, Code.AlreadyExists);
   if (error instanceof CallerMismatchError) return new ConnectError(error.message, Code.PermissionDenied);
+  if (error instanceof SessionFinishedError) return new ConnectError(error.message, Code.FailedPrecondition);
+  if (error instanceof InvalidFieldError) return malformedBodyError(error.message, error.field);
   if (error instanceof TemporalUnavailableError) return new ConnectError(error.message, Code.Unavailable);
   if (error instanceof TemporalDeadlineError) return new ConnectError(error.message, Code.DeadlineExceeded);
   if (error instanceof TemporalOverloadedError) return withRetryAfter(overloadedError(error.message));

@@ -22,7 +22,7 @@ export interface HttpResponse {
   setHeader(name: string, value: string | readonly string[]): unknown;
   write(chunk: string): boolean;
   end(): unknown;
-  end(chunk: string): unknown;
+  end(chunk: string | Uint8Array): unknown;
   once(event: "close", listener: () => void): unknown;
 }
 

@@ -2,12 +2,13 @@
  * Entry point of the API process: reads the configuration, connects to
  * Temporal (lazily), listens on `HOST:PORT` and drains on SIGTERM/SIGINT.
  */
-import { ConfigError, loadLogLevel, loadApiConfig } from "../config.js";
+import { ConfigError, loadLogLevel, loadApiConfig, type ApiConfig } from "../config.js";
 import { createTemporalConnection } from "../temporal/connection.js";
 import { createTemporalSessionPort } from "../temporal/session-port.js";
 import { createTelemetry } from "../shared/telemetry.js";
 import { createProcessLogger } from "../shared/logger.js";
 import { createMetricsRegistry } from "../shared/metrics.js";
+import { ConsoleNotBuiltError, readConsoleFiles, type ConsoleFiles } from "./console-route.js";
 import { createServer } from "./server.js";
 
 const logger = createProcessLogger("somagent-orchestrator-api", loadLogLevel);
@@ -25,6 +26,7 @@ async function main(): Promise<void> {
     shutdownGraceMs: config.shutdownGraceMs,
     limits: config.limits,
     ...(config.auth && { auth: config.auth }),
+    consoleFiles: consoleFiles(config.console),
     logger,
     tracer: telemetry.tracer,
   });
@@ -52,6 +54,21 @@ async function main(): Promise<void> {
   };
   process.on("SIGTERM", () => stop("SIGTERM"));
   process.on("SIGINT", () => stop("SIGINT"));
+}
+
+/**
+ * The built console; without one in the default directory (not built yet) the
+ * API serves none and says so, while a directory named by API_CONSOLE_DIR must hold one.
+ */
+function consoleFiles(settings: ApiConfig["console"]): ConsoleFiles | undefined {
+  try {
+    return readConsoleFiles(settings.dir);
+  } catch (error) {
+    if (!(error instanceof ConsoleNotBuiltError)) throw error;
+    if (settings.required) throw new ConfigError("API_CONSOLE_DIR", "a directory holding the built session console (npm run build:console)", settings.dir);
+    logger.warn("the session console is not served: it is not built", { dir: settings.dir, fix: "npm run build:console" });
+    return undefined;
+  }
 }
 
 main().catch((error: unknown) => {

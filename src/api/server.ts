@@ -2,7 +2,7 @@
  * The API server: one cleartext port serving gRPC (h2c prior knowledge),
  * gRPC-Web, Connect and REST/JSON over HTTP/1.1 and HTTP/2, plus `/health`,
  * `/ready`, `/metrics`, `/openapi.json`, the codec endpoint for the Temporal
- * UI, gRPC health and server reflection. Tests start it on
+ * UI, gRPC health and server reflection, and the session console at `/`. Tests start it on
  * port 0; only `main.ts` listens on the configured port.
  */
 import http from "node:http";
@@ -22,6 +22,7 @@ import type { Registry } from "../shared/metrics.js";
 import type { SessionPort } from "../temporal/session-port.js";
 import { createAuthInterceptor, createJwtVerifier } from "./auth.js";
 import { createCodecEndpoint } from "./codec-endpoint.js";
+import { createConsoleRoute, type ConsoleFiles } from "./console-route.js";
 import { createCors } from "./cors.js";
 import { shuttingDownError, toConnectError } from "./errors.js";
 import { createFrontDoor } from "./front-door.js";
@@ -63,6 +64,8 @@ export interface ApiServerDeps {
   sseHeartbeatMs?: number;
   /** Serves Temporal's remote codec protocol at `/codec/*` with this codec, for the Temporal Web UI at these origins (see codec-endpoint.ts). */
   codecEndpoint?: { codec: PayloadCodec; namespace: string; allowedOrigins: readonly string[] };
+  /** The built session console, served at `/` (see console-route.ts); unset, none is served. */
+  consoleFiles?: ConsoleFiles;
 }
 
 /** A running (or ready to run) API server. */
@@ -136,6 +139,7 @@ export function createServer(deps: ApiServerDeps): ApiServer {
   });
 
   const applyCors = createCors(deps.corsAllowedOrigins);
+  const consoleRoute = deps.consoleFiles && createConsoleRoute(deps.consoleFiles);
   const codecEndpoint = deps.codecEndpoint && createCodecEndpoint({ ...deps.codecEndpoint, verifier, logger, registry: deps.registry });
   /** `GET` routes answered before any protocol, also while shutting down. */
   const sideRoutes = new Map(
@@ -176,6 +180,7 @@ export function createServer(deps: ApiServerDeps): ApiServer {
     // Before the API's CORS: the UI's origin is allowed here only.
     if (codecEndpoint?.(req, res, url)) return;
     if (applyCors(req, res)) return;
+    if (consoleRoute?.(req, res, url)) return;
     const side = req.method === "GET" ? sideRoutes.get(url.pathname) : undefined;
     if (side) {
       Promise.resolve()

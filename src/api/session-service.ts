@@ -41,5 +41,13 @@ export function createSessionService(port: SessionPort, drain: AbortSignal): Ser
     async *watch(request, context) {
       yield* port.watch(request.workflowId, request.afterSequence, sessionCallerOf(context.values), AbortSignal.any([context.signal, drain]));
     },
+
+    async cancel(request, context) {
+      return port.cancel(request.workflowId, sessionCallerOf(context.values), context.signal);
+    },
+
+    async list(request, context) {
+      return port.list(request, sessionCallerOf(context.values), context.signal);
+    },
   };
 }

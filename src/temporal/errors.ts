@@ -57,3 +57,25 @@ export class CallerMismatchError extends Error {
     this.name = "CallerMismatchError";
   }
 }
+
+/** Cancel of a session that has already finished otherwise; names its status. */
+export class SessionFinishedError extends Error {
+  constructor(
+    readonly workflowId: string,
+    readonly status: string,
+  ) {
+    super(`session ${workflowId} has already finished as ${status}: only a running session can be cancelled`);
+    this.name = "SessionFinishedError";
+  }
+}
+
+/** A request field the port cannot use as given (e.g. a page token from other filters); names the field. */
+export class InvalidFieldError extends Error {
+  constructor(
+    readonly field: string,
+    message: string,
+  ) {
+    super(`${field}: ${message}`);
+    this.name = "InvalidFieldError";
+  }
+}

@@ -11,6 +11,7 @@ import {
   AuditEmittedSchema,
   CompletionSchema,
   PolicyDecisionSchema,
+  SessionCanceledSchema,
   SessionResultSchema,
   SessionStartedSchema,
   SessionStatus,
@@ -28,14 +29,19 @@ type HistoryEvent = temporal.api.history.v1.IHistoryEvent;
 type Failure = temporal.api.failure.v1.IFailure;
 const EventType = api.enums.v1.EventType;
 
-/** What the mapping remembers between events: the activity type of each scheduled activity. */
+/**
+ * What the mapping remembers between events: the activity type of each
+ * scheduled activity, and the session id and audit id a `canceled` event names.
+ */
 export interface SessionEventState {
   activityTypes: Map<string, string>;
+  sessionId: string;
+  auditId: string;
 }
 
 /** A fresh state, for reading a history from its first event. */
 export function createSessionEventState(): SessionEventState {
-  return { activityTypes: new Map() };
+  return { activityTypes: new Map(), sessionId: "", auditId: "" };
 }
 
 /** Extra fields in a stored payload never break a stream: they are ignored. */
@@ -57,6 +63,7 @@ export function toSessionEvent(event: HistoryEvent, state: SessionEventState): W
   switch (event.eventType) {
     case EventType.EVENT_TYPE_WORKFLOW_EXECUTION_STARTED: {
       const input = firstPayload<SessionInput>(event.workflowExecutionStartedEventAttributes?.input?.payloads);
+      state.sessionId = input?.sessionId ?? "";
       return at("started", SessionStartedSchema, {
         sessionId: input?.sessionId ?? "",
         tenant: input?.tenant ?? "",
@@ -83,6 +90,7 @@ export function toSessionEvent(event: HistoryEvent, state: SessionEventState): W
           return at("completionGenerated", CompletionSchema, result);
         case ACTIVITY.emitAuditEvent: {
           const audit = result as AuditEmitResult | undefined;
+          state.auditId = audit?.auditId ?? "";
           return at("auditEmitted", AuditEmittedSchema, { auditId: audit?.auditId ?? "", status: audit?.status ?? "AUDIT_STATUS_UNSPECIFIED" });
         }
         default:
@@ -103,7 +111,7 @@ export function toSessionEvent(event: HistoryEvent, state: SessionEventState): W
       return failed(base, reason ? `terminated: ${reason}` : "terminated");
     }
     case EventType.EVENT_TYPE_WORKFLOW_EXECUTION_CANCELED:
-      return failed(base, "canceled");
+      return at("canceled", SessionCanceledSchema, { sessionId: state.sessionId, auditEventId: state.auditId });
     case EventType.EVENT_TYPE_WORKFLOW_EXECUTION_TIMED_OUT:
       return failed(base, "timed out");
     default:
@@ -114,7 +122,7 @@ export function toSessionEvent(event: HistoryEvent, state: SessionEventState): W
 /** True for the events after which a workflow run has no more history. */
 export function isTerminalEvent(event: WatchResponse): boolean {
   const c = event.event.case;
-  return c === "completed" || c === "rejected" || c === "failed";
+  return c === "completed" || c === "rejected" || c === "failed" || c === "canceled";
 }
 
 /** Parses a workflow result (proto JSON of `SessionResult`). */

@@ -28,24 +28,31 @@ import {
   isGrpcServiceError,
   type WorkflowExecutionDescription,
 } from "@temporalio/client";
-import type { Payload } from "@temporalio/common";
+import { defaultPayloadConverter, type Payload } from "@temporalio/common";
 import proto, { type temporal } from "@temporalio/proto";
 import { Counter, Gauge, Histogram, type Registry } from "prom-client";
 import {
+  CancelResponseSchema,
   GetResponseSchema,
+  ListResponseSchema,
   SessionStatus,
   StartResponseSchema,
   WatchResponseSchema,
+  type CancelResponse,
   type GetResponse,
+  type ListRequest,
+  type ListResponse,
   type SessionResult,
   type StartResponse,
   type WatchResponse,
 } from "../../gen/somagent/orchestrator/v1/session_pb.js";
-import { SESSION_WORKFLOW_ID_PREFIX, SESSION_WORKFLOW_TYPE, type SessionInput } from "../workflows/contract.js";
+import { SEARCH_ATTRIBUTE, SESSION_WORKFLOW_ID_PREFIX, SESSION_WORKFLOW_TYPE, type SessionInput } from "../workflows/contract.js";
 import type { TemporalConnection } from "./connection.js";
 import {
   CallerMismatchError,
+  InvalidFieldError,
   SessionAlreadyExistsError,
+  SessionFinishedError,
   SessionNotFoundError,
   TemporalDeadlineError,
   TemporalOverloadedError,
@@ -53,6 +60,7 @@ import {
 } from "./errors.js";
 import { closedStatus, createSessionEventState, toSessionEvent } from "./session-events.js";
 import { createSessionFeeds, type HistoryPage } from "./session-feed.js";
+import { isListableTenant, pageSize, sessionSummary, unwrapPageToken, visibilityQuery, wrapPageToken, type SummaryMemo } from "./session-list.js";
 
 // @temporalio/proto is CommonJS without static named exports, so Node's ESM loader needs the default import.
 const { api } = proto.temporal;
@@ -79,6 +87,8 @@ export interface SessionOwner {
 
 /** Memo key of the session's {@link SessionOwner}. */
 export const OWNER_MEMO_KEY = "somagent.owner";
+/** Memo key of what List shows of a session beyond its owner: `{ model }`. */
+export const SUMMARY_MEMO_KEY = "somagent.summary";
 
 /** What Temporal is asked on behalf of the API's handlers. */
 export interface SessionPort {
@@ -110,6 +120,24 @@ export interface SessionPort {
    * {@link describe}; throws like it.
    */
   watch(workflowId: string, afterSequence: bigint, caller: SessionCaller, signal: AbortSignal): AsyncIterable<WatchResponse>;
+  /**
+   * Requests the cancellation of a running session the caller may see (the
+   * workflow handles it) and says where it stands: RUNNING while it winds
+   * down, CANCELED once it has ended. Asking again is harmless. Throws
+   * {@link SessionFinishedError} when the session finished otherwise, and like
+   * {@link describe}.
+   */
+  cancel(workflowId: string, caller: SessionCaller, signal?: AbortSignal): Promise<CancelResponse>;
+  /**
+   * A page of one tenant's sessions from Temporal's visibility store
+   * (eventually consistent), filtered as `request` says: the caller's tenant
+   * when authenticated (`request.tenant` must then be empty or the same, else
+   * {@link CallerMismatchError}), else `request.tenant`, which is then
+   * required. Throws {@link InvalidFieldError} naming `tenant` or
+   * `page_token`, {@link TemporalUnavailableError}, {@link TemporalDeadlineError},
+   * or `signal.reason` like {@link start}.
+   */
+  list(request: ListRequest, caller: SessionCaller, signal?: AbortSignal): Promise<ListResponse>;
   /** True when Temporal answers within `timeoutMs`; never throws. */
   ping(timeoutMs: number): Promise<boolean>;
 }
@@ -342,7 +370,23 @@ export function createTemporalSessionPort(temporalConnection: TemporalConnection
     return known.owner;
   }
 
-  return {
+  /** The user and model a listed session's memo holds (encrypted like every payload); empty when absent. */
+  async function summaryMemo(memo: temporal.api.common.v1.IMemo | null | undefined): Promise<SummaryMemo> {
+    const read = async (key: string): Promise<Record<string, unknown>> => {
+      const payload = memo?.fields?.[key];
+      if (!payload) return {};
+      const [decoded] = await codec.decode([payload as Payload]);
+      const value = decoded ? defaultPayloadConverter.fromPayload<unknown>(decoded) : undefined;
+      return typeof value === "object" && value !== null ? (value as Record<string, unknown>) : {};
+    };
+    const [owner, summary] = await Promise.all([read(OWNER_MEMO_KEY), read(SUMMARY_MEMO_KEY)]);
+    return {
+      user: typeof owner.user === "string" ? owner.user : "",
+      model: typeof summary.model === "string" ? summary.model : "",
+    };
+  }
+
+  const port: SessionPort = {
     async start(input, caller, signal) {
       if (caller.authenticated) {
         if (input.tenant !== caller.tenant) throw new CallerMismatchError("tenant");
@@ -358,7 +402,12 @@ export function createTemporalSessionPort(temporalConnection: TemporalConnection
             taskQueue,
             workflowId,
             args: [input],
-            memo: { [OWNER_MEMO_KEY]: owner },
+            memo: { [OWNER_MEMO_KEY]: owner, [SUMMARY_MEMO_KEY]: { model: input.model } },
+            typedSearchAttributes: [
+              { key: SEARCH_ATTRIBUTE.tenant, value: input.tenant },
+              { key: SEARCH_ATTRIBUTE.tenantVerified, value: caller.authenticated },
+              { key: SEARCH_ATTRIBUTE.sessionStatus, value: "RUNNING" },
+            ],
             workflowIdConflictPolicy: "FAIL",
             workflowIdReusePolicy: "REJECT_DUPLICATE",
           }),
@@ -429,6 +478,52 @@ export function createTemporalSessionPort(temporalConnection: TemporalConnection
       }
     },
 
+    async cancel(workflowId, caller, signal) {
+      const session = await port.describe(workflowId, caller, signal);
+      const answer = (status: SessionStatus) => create(CancelResponseSchema, { workflowId, runId: session.runId, status });
+      if (session.status === SessionStatus.CANCELED) return answer(SessionStatus.CANCELED);
+      if (session.status !== SessionStatus.RUNNING) throw new SessionFinishedError(workflowId, SessionStatus[session.status]);
+      try {
+        // Temporal records one cancellation request; asking again while it winds down changes nothing.
+        await call("cancel", () => client.workflow.getHandle(workflowId, session.runId).cancel(), workflowId, signal);
+      } catch (error) {
+        if (!(error instanceof SessionNotFoundError)) throw error;
+        // It ended between the describe and the request: answer as for a finished session.
+        const ended = await port.describe(workflowId, caller, signal);
+        if (ended.status === SessionStatus.CANCELED) return answer(SessionStatus.CANCELED);
+        throw new SessionFinishedError(workflowId, SessionStatus[ended.status]);
+      }
+      return answer(SessionStatus.RUNNING);
+    },
+
+    async list(request, caller, signal) {
+      if (caller.authenticated && request.tenant !== "" && request.tenant !== caller.tenant) throw new CallerMismatchError("tenant");
+      if (!caller.authenticated && request.tenant === "") {
+        throw new InvalidFieldError("tenant", "required when the API runs without authentication (with it, the tenant is the bearer token's)");
+      }
+      const tenant = caller.authenticated ? caller.tenant : request.tenant;
+      if (!isListableTenant(tenant)) return create(ListResponseSchema);
+      const query = visibilityQuery(tenant, caller.authenticated, request);
+      const nextPageToken = unwrapPageToken(query, request.pageToken);
+      let page: temporal.api.workflowservice.v1.ListWorkflowExecutionsResponse;
+      try {
+        page = await call(
+          "list",
+          () => connection.workflowService.listWorkflowExecutions({ namespace, query, pageSize: pageSize(request.pageSize), nextPageToken }),
+          undefined,
+          signal,
+        );
+      } catch (error) {
+        // Temporal refuses a token it cannot read (ours passed its check only if Temporal wrote it: expired, or a server reset).
+        if (nextPageToken && grpcCode(error) === GrpcStatus.INVALID_ARGUMENT) {
+          throw new InvalidFieldError("page_token", "Temporal no longer accepts this page token; start again without page_token");
+        }
+        throw error;
+      }
+      const sessions = await Promise.all(page.executions.map(async (execution) => sessionSummary(execution, await summaryMemo(execution.memo))));
+      return create(ListResponseSchema, { sessions, nextPageToken: wrapPageToken(query, page.nextPageToken) });
+    },
+
     async ping(timeoutMs) {
       try {
         await connection.withDeadline(Date.now() + timeoutMs, () => connection.workflowService.getSystemInfo({}));
@@ -438,6 +533,7 @@ export function createTemporalSessionPort(temporalConnection: TemporalConnection
       }
     },
   };
+  return port;
 }
 
 function isSession(description: WorkflowExecutionDescription): boolean {

@@ -52,7 +52,25 @@ export type AuditEmitResult = Pick<AuditEventJson, "auditId" | "status">;
 export type SessionWorkflowResult = SessionResultJson;
 
 /** How a session ended, as its one terminal audit event says. */
-export type AuditOutcome = "accepted" | "rejected" | "failed";
+export type AuditOutcome = "accepted" | "rejected" | "failed" | "canceled";
+
+/**
+ * Custom search attributes of session workflows, which List queries, as
+ * search attribute keys of the Temporal SDK. The Temporal server must have
+ * them registered (`local/temporal.ts` does for the dev server; the README
+ * tells cluster operators). Start sets all three.
+ */
+export const SEARCH_ATTRIBUTE = {
+  /** The session's tenant. */
+  tenant: { name: "SomaTenant", type: "KEYWORD" },
+  /** True when the tenant came from a verified bearer token (SessionOwner.authenticated in src/temporal/session-port.ts). */
+  tenantVerified: { name: "SomaTenantVerified", type: "BOOL" },
+  /** A {@link RecordedSessionStatus}: RUNNING at start, upserted by the workflow when the session ends. */
+  sessionStatus: { name: "SomaSessionStatus", type: "KEYWORD" },
+} as const;
+
+/** The session statuses the workflow records in {@link SEARCH_ATTRIBUTE.sessionStatus} (SessionStatus names without their prefix). */
+export type RecordedSessionStatus = "RUNNING" | "COMPLETED" | "REJECTED" | "FAILED" | "CANCELED";
 
 /** The `emit-audit-event` argument: what the workflow knows when the session ends. */
 export interface AuditRequest {

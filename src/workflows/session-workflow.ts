@@ -6,9 +6,12 @@
 import {
   ActivityFailure,
   ApplicationFailure,
+  CancellationScope,
+  isCancellation,
   patched,
   proxyActivities,
   proxyLocalActivities,
+  upsertSearchAttributes,
   type ActivityOptions,
 } from "@temporalio/workflow";
 import type { TokenClaimsJson } from "../../gen/somagent/orchestrator/v1/session_pb.js";
@@ -18,6 +21,8 @@ import {
   type AuditEmitResult,
   type AuditRequest,
   type PolicyDecisionResult,
+  type RecordedSessionStatus,
+  SEARCH_ATTRIBUTE,
   type SessionInput,
   type SessionTimeouts,
   type SessionWorkflowResult,
@@ -61,6 +66,19 @@ async function sessionTimeouts(): Promise<SessionTimeouts> {
   return patched(SESSION_TIMEOUTS_PATCH) ? await readSessionTimeouts() : TIMEOUTS_FIXED_IN_CODE;
 }
 
+/**
+ * Marks histories of sessions that handle cancellation (one canceled audit
+ * event, then the workflow ends cancelled) and record their status in
+ * {@link SEARCH_ATTRIBUTE.sessionStatus}; those without it replay as before.
+ */
+const SESSION_LIFECYCLE_PATCH = "session-cancel-and-status-search-attribute";
+
+/**
+ * The completion (Ray) is the one step that can run long: it heartbeats, so
+ * a cancellation reaches it within this (and a lost worker is noticed).
+ */
+const COMPLETION_HEARTBEAT_TIMEOUT = "10s";
+
 /** One step's activity options: transient failures are retried until its budget is spent. */
 function stepOptions({ attemptMs, budgetMs }: StepTimeouts): ActivityOptions {
   return { startToCloseTimeout: attemptMs, scheduleToCloseTimeout: budgetMs, retry: backoff };
@@ -70,7 +88,10 @@ function stepOptions({ attemptMs, budgetMs }: StepTimeouts): ActivityOptions {
 function sessionActivities(timeouts: SessionTimeouts) {
   const { [ACTIVITY.evaluatePolicy]: evaluatePolicy } = proxyActivities<SessionActivities>(stepOptions(timeouts.policy));
   const { [ACTIVITY.issueIdentityToken]: issueIdentityToken } = proxyActivities<SessionActivities>(stepOptions(timeouts.identity));
-  const { [ACTIVITY.runSlmCompletion]: runSlmCompletion } = proxyActivities<SessionActivities>(stepOptions(timeouts.completion));
+  const { [ACTIVITY.runSlmCompletion]: runSlmCompletion } = proxyActivities<SessionActivities>({
+    ...stepOptions(timeouts.completion),
+    heartbeatTimeout: COMPLETION_HEARTBEAT_TIMEOUT,
+  });
   const { [ACTIVITY.emitAuditEvent]: emitAuditEvent } = proxyActivities<SessionActivities>(stepOptions(timeouts.audit));
   return { evaluatePolicy, issueIdentityToken, runSlmCompletion, emitAuditEvent };
 }
@@ -85,11 +106,23 @@ const SERVICE = {
 
 /**
  * `session-start-workflow`: runs one agent session and returns its result.
- * Ends with exactly one audit event (accepted, rejected or failed); fails with
- * an ApplicationFailure naming the service and reason when a step fails for good.
+ * Ends with exactly one audit event (accepted, rejected, failed or canceled);
+ * fails with an ApplicationFailure naming the service and reason when a step
+ * fails for good. A cancellation request (Cancel) cancels the step in
+ * progress, starts no further step, emits the canceled audit event and ends
+ * the workflow cancelled; an audit event already being emitted completes,
+ * and the session ends as that event says.
  */
 export async function sessionStartWorkflow(input: SessionInput): Promise<SessionWorkflowResult> {
-  const { evaluatePolicy, issueIdentityToken, runSlmCompletion, emitAuditEvent } = sessionActivities(await sessionTimeouts());
+  const lifecycle = patched(SESSION_LIFECYCLE_PATCH);
+  // Cancellation-proof where the session must finish its record whatever happens: its limits and its one audit event.
+  const whatever = <T>(fn: () => Promise<T>): Promise<T> => (lifecycle ? CancellationScope.nonCancellable(fn) : fn());
+  const ended = <T>(status: RecordedSessionStatus, value: T): T => {
+    if (lifecycle) upsertSearchAttributes([{ key: SEARCH_ATTRIBUTE.sessionStatus, value: status }]);
+    return value;
+  };
+  const { evaluatePolicy, issueIdentityToken, runSlmCompletion, emitAuditEvent } = sessionActivities(await whatever(sessionTimeouts));
+  const emitAudit = (request: AuditRequest) => whatever(() => emitAuditEvent(request));
   let step: keyof typeof SERVICE = ACTIVITY.evaluatePolicy;
   let policy: PolicyDecisionResult | undefined;
   let tokenClaims: TokenClaimsJson | undefined;
@@ -97,13 +130,13 @@ export async function sessionStartWorkflow(input: SessionInput): Promise<Session
     policy = await evaluatePolicy(input);
     if (!policy.allowed) {
       step = ACTIVITY.emitAuditEvent;
-      const audit = await emitAuditEvent({
+      const audit = await emitAudit({
         input,
         outcome: "rejected",
         policy,
         reason: (policy.reasons ?? []).join("; ") || "denied by policy",
       });
-      return result(input, policy, audit);
+      return ended("REJECTED", result(input, policy, audit));
     }
     step = ACTIVITY.issueIdentityToken;
     const token = await issueIdentityToken(input);
@@ -111,16 +144,19 @@ export async function sessionStartWorkflow(input: SessionInput): Promise<Session
     step = ACTIVITY.runSlmCompletion;
     const completion = await runSlmCompletion(input);
     step = ACTIVITY.emitAuditEvent;
-    const audit = await emitAuditEvent({ input, outcome: "accepted", policy, tokenClaims });
-    return { ...result(input, policy, audit), token, completion };
+    const audit = await emitAudit({ input, outcome: "accepted", policy, tokenClaims });
+    return ended("COMPLETED", { ...result(input, policy, audit), token, completion });
   } catch (error) {
-    if (!(error instanceof ActivityFailure)) throw error;
-    const reason = stepFailureReason(SERVICE[step], error);
-    const request: AuditRequest = { input, outcome: "failed", reason };
+    const canceled = lifecycle && isCancellation(error);
+    if (!canceled && !(error instanceof ActivityFailure)) throw error;
+    const reason = canceled ? `canceled while waiting for the ${SERVICE[step]}` : stepFailureReason(SERVICE[step], error);
+    const request: AuditRequest = { input, outcome: canceled ? "canceled" : "failed", reason };
     if (policy) request.policy = policy;
     if (tokenClaims) request.tokenClaims = tokenClaims;
-    await emitAuditEvent(request);
-    throw ApplicationFailure.create({ message: reason, type: "SessionFailed", nonRetryable: true });
+    await emitAudit(request);
+    // Rethrowing the cancellation ends the workflow cancelled (Temporal's CANCELED status).
+    if (canceled) throw ended("CANCELED", error);
+    throw ended("FAILED", ApplicationFailure.create({ message: reason, type: "SessionFailed", nonRetryable: true }));
   }
 }
 

@@ -132,6 +132,8 @@ export async function startExtraServer(
 /** A real session worker behind a fixture: {@link startFixtureWorker}. */
 export interface FixtureWorker {
   worker: SessionWorker;
+  /** The worker's own audit topic on the run's Kafka. */
+  auditTopic: string;
   /** Stops the worker, then its clients and the Ray deployment keeper. */
   close(): Promise<void>;
 }
@@ -147,12 +149,13 @@ export async function startFixtureWorker(
   name: string,
 ): Promise<FixtureWorker> {
   const { ray } = infra();
+  const auditTopic = `agent.audit.${name}-${randomUUID()}`;
   const config = testWorkerConfig({
     temporalAddress: fixture.temporal.address,
     taskQueue: fixture.connection.taskQueue,
     codecKeys: fixture.codecKeys,
     ...companions,
-    auditTopic: `agent.audit.${name}-${randomUUID()}`,
+    auditTopic,
     ray: { dashboardUrl: ray.dashboardUrl, serveUrl: ray.serveUrl, authToken: ray.authToken },
   });
   const logger = createLogger(`${name}-worker`, () => {});
@@ -164,6 +167,7 @@ export async function startFixtureWorker(
     const worker = await createSessionWorker(config, { ...dependencies, logger, registry });
     return {
       worker,
+      auditTopic,
       async close() {
         await worker.stop();
         await Promise.all([dependencies.close(), deployer.close()]);

@@ -4,7 +4,7 @@
  */
 import { mkdir } from "node:fs/promises";
 import { dirname } from "node:path";
-import { chromium } from "playwright-core";
+import { chromium, type Browser } from "playwright-core";
 import { tools } from "./tools.js";
 
 /** What the page showed once the session ended. */
@@ -21,6 +21,23 @@ export interface BrowserSession {
   error: string;
 }
 
+/** Starts Debian's headless Chromium, with nothing that reaches for the (closed) network. */
+export function launchChromium(): Promise<Browser> {
+  return chromium.launch({
+    executablePath: tools.chromium,
+    args: [
+      "--headless",
+      "--no-sandbox",
+      "--disable-gpu",
+      "--disable-quic",
+      "--no-first-run",
+      "--disable-background-networking",
+      "--disable-component-update",
+      "--disable-sync",
+    ],
+  });
+}
+
 /** The page has finished: the session ended or a call failed. */
 export const pageFinished = "body[data-state=done], body[data-state=error]";
 
@@ -35,19 +52,7 @@ export async function runBrowserSession(
   until = pageFinished,
   timeoutMs = 120_000,
 ): Promise<BrowserSession> {
-  const browser = await chromium.launch({
-    executablePath: tools.chromium,
-    args: [
-      "--headless",
-      "--no-sandbox",
-      "--disable-gpu",
-      "--disable-quic",
-      "--no-first-run",
-      "--disable-background-networking",
-      "--disable-component-update",
-      "--disable-sync",
-    ],
-  });
+  const browser = await launchChromium();
   try {
     const page = await browser.newPage();
     await page.goto(url);

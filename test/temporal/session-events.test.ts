@@ -112,13 +112,27 @@ describe("toSessionEvent", () => {
     expect(rootCauseMessage(failure)).toBe("connection reset");
   });
 
-  it("reports terminated, canceled and timed-out workflows as failed with the reason", () => {
+  it("reports terminated and timed-out workflows as failed with the reason", () => {
     const events = mapAll([
       at(3, EventType.EVENT_TYPE_WORKFLOW_EXECUTION_TERMINATED, { workflowExecutionTerminatedEventAttributes: { reason: "operator" } }),
-      at(4, EventType.EVENT_TYPE_WORKFLOW_EXECUTION_CANCELED, {}),
       at(5, EventType.EVENT_TYPE_WORKFLOW_EXECUTION_TIMED_OUT, {}),
     ]);
-    expect(events.map((e) => e.event.case === "failed" && e.event.value.reason)).toEqual(["terminated: operator", "canceled", "timed out"]);
+    expect(events.map((e) => e.event.case === "failed" && e.event.value.reason)).toEqual(["terminated: operator", "timed out"]);
+  });
+
+  it("ends a cancelled session with a terminal canceled event naming the session and its canceled audit event", () => {
+    const events = mapAll([
+      at(1, EventType.EVENT_TYPE_WORKFLOW_EXECUTION_STARTED, { workflowExecutionStartedEventAttributes: { input: payloads(input) } }),
+      at(5, EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED, { activityTaskScheduledEventAttributes: { activityType: { name: ACTIVITY.emitAuditEvent } } }),
+      at(7, EventType.EVENT_TYPE_ACTIVITY_TASK_COMPLETED, {
+        activityTaskCompletedEventAttributes: { scheduledEventId: 5 as never, result: payloads({ auditId: "audit-c", status: "AUDIT_STATUS_CANCELED" }) },
+      }),
+      at(11, EventType.EVENT_TYPE_WORKFLOW_EXECUTION_CANCELED, {}),
+    ]);
+    expect(events.map((e) => e.event.case)).toEqual(["started", "auditEmitted", "canceled"]);
+    expect(events[1]?.event.value).toMatchObject({ auditId: "audit-c", status: AuditStatus.CANCELED });
+    expect(events[2]?.event.value).toMatchObject({ sessionId: "sess-1", auditEventId: "audit-c" });
+    expect(events[2] && isTerminalEvent(events[2])).toBe(true);
   });
 
   it("ignores workflow-task events, activity scheduling and completions of unknown activities", () => {

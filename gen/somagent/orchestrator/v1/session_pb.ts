@@ -15,7 +15,7 @@ import type { JsonObject, Message } from "@bufbuild/protobuf";
  * Describes the file somagent/orchestrator/v1/session.proto.
  */
 export const file_somagent_orchestrator_v1_session: GenFile = /*@__PURE__*/
-  fileDesc("CiZzb21hZ2VudC9vcmNoZXN0cmF0b3IvdjEvc2Vzc2lvbi5wcm90bxIYc29tYWdlbnQub3JjaGVzdHJhdG9yLnYxIvIECgxTdGFydFJlcXVlc3QSOQoGdGVuYW50GAEgASgJQim6SCbIAQFyIRiAATIcXltBLVphLXowLTldW0EtWmEtejAtOS5fLV0qJBI3CgR1c2VyGAIgASgJQim6SCbIAQFyIRiAATIcXltBLVphLXowLTldW0EtWmEtejAtOS5fLV0qJBIcCgZwcm9tcHQYAyABKAlCDLpICcgBAXIEGICAAhI6CgVtb2RlbBgEIAEoCUIrukgociYYgAEyIV4kfF5bQS1aYS16MC05XVtBLVphLXowLTkuXzovLV0qJBKTAwoIbWV0YWRhdGEYBSABKAsyFy5nb29nbGUucHJvdG9idWYuU3RydWN0QucCukjjAroBSQoRbWV0YWRhdGEubWF4X2tleXMSIm1ldGFkYXRhIG11c3QgaGF2ZSBhdCBtb3N0IDY0IGtleXMaEHNpemUodGhpcykgPD0gNjS6AZMCChNtZXRhZGF0YS5zZXNzaW9uX2lkEm9tZXRhZGF0YS5zZXNzaW9uX2lkIG11c3QgYmUgYSBzdHJpbmcgb2YgMS0xMDAgbGV0dGVycywgZGlnaXRzLCAnLicsICdfJyBvciAnLScsIHN0YXJ0aW5nIHdpdGggYSBsZXR0ZXIgb3IgZGlnaXQaigEhKCdzZXNzaW9uX2lkJyBpbiB0aGlzKSB8fCAodHlwZSh0aGlzWydzZXNzaW9uX2lkJ10pID09IHN0cmluZyAmJiBzdHJpbmcodGhpc1snc2Vzc2lvbl9pZCddKS5tYXRjaGVzKCdeW0EtWmEtejAtOV1bQS1aYS16MC05Ll8tXXswLDk5fSQnKSkiXAoNU3RhcnRSZXNwb25zZRITCgt3b3JrZmxvd19pZBgBIAEoCRIOCgZydW5faWQYAiABKAkSEgoKc2Vzc2lvbl9pZBgDIAEoCRISCgp0YXNrX3F1ZXVlGAQgASgJIkwKCkdldFJlcXVlc3QSPgoLd29ya2Zsb3dfaWQYASABKAlCKbpIJsgBAXIhGMgBMhxeW0EtWmEtejAtOV1bQS1aYS16MC05Ll8tXSokIq0CCgtHZXRSZXNwb25zZRITCgt3b3JrZmxvd19pZBgBIAEoCRIOCgZydW5faWQYAiABKAkSNwoGc3RhdHVzGAMgASgOMicuc29tYWdlbnQub3JjaGVzdHJhdG9yLnYxLlNlc3Npb25TdGF0dXMSFgoOaGlzdG9yeV9sZW5ndGgYBCABKAMSNwoGcmVzdWx0GAUgASgLMicuc29tYWdlbnQub3JjaGVzdHJhdG9yLnYxLlNlc3Npb25SZXN1bHQSDwoHZmFpbHVyZRgGIAEoCRIuCgpzdGFydF90aW1lGAcgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIuCgpjbG9zZV90aW1lGAggASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCKZAgoNU2Vzc2lvblJlc3VsdBISCgpzZXNzaW9uX2lkGAEgASgJEjgKBnBvbGljeRgCIAEoCzIoLnNvbWFnZW50Lm9yY2hlc3RyYXRvci52MS5Qb2xpY3lEZWNpc2lvbhI2CgV0b2tlbhgDIAEoCzInLnNvbWFnZW50Lm9yY2hlc3RyYXRvci52MS5JZGVudGl0eVRva2VuEjgKCmNvbXBsZXRpb24YBCABKAsyJC5zb21hZ2VudC5vcmNoZXN0cmF0b3IudjEuQ29tcGxldGlvbhIWCg5hdWRpdF9ldmVudF9pZBgFIAEoCRIwCgxjb21wbGV0ZWRfYXQYBiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wIs0BCg5Qb2xpY3lEZWNpc2lvbhIPCgdhbGxvd2VkGAEgASgIEg0KBXNjb3JlGAIgASgBEj0KCnZpb2xhdGlvbnMYAyADKAsyKS5zb21hZ2VudC5vcmNoZXN0cmF0b3IudjEuUG9saWN5VmlvbGF0aW9uEg8KB3JlYXNvbnMYBCADKAkSGQoRY29uc3RpdHV0aW9uX2hhc2gYBSABKAkSMAoMZXZhbHVhdGVkX2F0GAYgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCJ4Cg9Qb2xpY3lWaW9sYXRpb24SDAoEbmFtZRgBIAEoCRIPCgdwYXR0ZXJuGAIgASgJEg4KBndlaWdodBgDIAEoARIQCghzZXZlcml0eRgEIAEoCRITCgtkZXNjcmlwdGlvbhgFIAEoCRIPCgdleGNlcnB0GAYgASgJIn0KDUlkZW50aXR5VG9rZW4SDQoFdG9rZW4YASABKAkSEgoKdG9rZW5fdHlwZRgCIAEoCRISCgpleHBpcmVzX2luGAMgASgDEjUKBmNsYWltcxgEIAEoCzIlLnNvbWFnZW50Lm9yY2hlc3RyYXRvci52MS5Ub2tlbkNsYWltcyKvAQoLVG9rZW5DbGFpbXMSCwoDc3ViGAEgASgJEhEKCXRlbmFudF9pZBgCIAEoCRIUCgxjYXBhYmlsaXRpZXMYAyADKAkSJwoDaWF0GAQgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBInCgNleHAYBSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEgsKA2p0aRgGIAEoCRILCgNraWQYByABKAkibQoKQ29tcGxldGlvbhIMCgR0ZXh0GAEgASgJEg0KBW1vZGVsGAIgASgJEhAKCHByb3ZpZGVyGAMgASgJEhUKDXByb21wdF90b2tlbnMYBCABKAUSGQoRY29tcGxldGlvbl90b2tlbnMYBSABKAUicwoMV2F0Y2hSZXF1ZXN0Ej4KC3dvcmtmbG93X2lkGAEgASgJQim6SCbIAQFyIRjIATIcXltBLVphLXowLTldW0EtWmEtejAtOS5fLV0qJBIjCg5hZnRlcl9zZXF1ZW5jZRgCIAEoA0ILukgEIgIoAJDnGAEi2QQKDVdhdGNoUmVzcG9uc2USFgoIc2VxdWVuY2UYASABKANCBIjnGAESKAoEdGltZRgCIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASOwoHc3RhcnRlZBgKIAEoCzIoLnNvbWFnZW50Lm9yY2hlc3RyYXRvci52MS5TZXNzaW9uU3RhcnRlZEgAEkQKEHBvbGljeV9ldmFsdWF0ZWQYCyABKAsyKC5zb21hZ2VudC5vcmNoZXN0cmF0b3IudjEuUG9saWN5RGVjaXNpb25IABI9Cgx0b2tlbl9pc3N1ZWQYDCABKAsyJS5zb21hZ2VudC5vcmNoZXN0cmF0b3IudjEuVG9rZW5DbGFpbXNIABJEChRjb21wbGV0aW9uX2dlbmVyYXRlZBgNIAEoCzIkLnNvbWFnZW50Lm9yY2hlc3RyYXRvci52MS5Db21wbGV0aW9uSAASPwoNYXVkaXRfZW1pdHRlZBgOIAEoCzImLnNvbWFnZW50Lm9yY2hlc3RyYXRvci52MS5BdWRpdEVtaXR0ZWRIABI8Cgljb21wbGV0ZWQYDyABKAsyJy5zb21hZ2VudC5vcmNoZXN0cmF0b3IudjEuU2Vzc2lvblJlc3VsdEgAEjsKCHJlamVjdGVkGBAgASgLMicuc29tYWdlbnQub3JjaGVzdHJhdG9yLnYxLlNlc3Npb25SZXN1bHRIABI5CgZmYWlsZWQYESABKAsyJy5zb21hZ2VudC5vcmNoZXN0cmF0b3IudjEuU2Vzc2lvbkZhaWxlZEgAQgcKBWV2ZW50IlEKDlNlc3Npb25TdGFydGVkEhIKCnNlc3Npb25faWQYASABKAkSDgoGdGVuYW50GAIgASgJEgwKBHVzZXIYAyABKAkSDQoFbW9kZWwYBCABKAkiVwoMQXVkaXRFbWl0dGVkEhAKCGF1ZGl0X2lkGAEgASgJEjUKBnN0YXR1cxgCIAEoDjIlLnNvbWFnZW50Lm9yY2hlc3RyYXRvci52MS5BdWRpdFN0YXR1cyIfCg1TZXNzaW9uRmFpbGVkEg4KBnJlYXNvbhgBIAEoCSLyAgoKQXVkaXRFdmVudBIQCghhdWRpdF9pZBgBIAEoCRISCgpzZXNzaW9uX2lkGAIgASgJEhMKC3dvcmtmbG93X2lkGAMgASgJEg4KBnJ1bl9pZBgEIAEoCRIOCgZ0ZW5hbnQYBSABKAkSDAoEdXNlchgGIAEoCRI1CgZzdGF0dXMYByABKA4yJS5zb21hZ2VudC5vcmNoZXN0cmF0b3IudjEuQXVkaXRTdGF0dXMSOAoGcG9saWN5GAggASgLMiguc29tYWdlbnQub3JjaGVzdHJhdG9yLnYxLlBvbGljeURlY2lzaW9uEjsKDHRva2VuX2NsYWltcxgJIAEoCzIlLnNvbWFnZW50Lm9yY2hlc3RyYXRvci52MS5Ub2tlbkNsYWltcxINCgVtb2RlbBgKIAEoCRIOCgZyZWFzb24YCyABKAkSLgoKZW1pdHRlZF9hdBgMIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAq+wEKDVNlc3Npb25TdGF0dXMSHgoaU0VTU0lPTl9TVEFUVVNfVU5TUEVDSUZJRUQQABIaChZTRVNTSU9OX1NUQVRVU19SVU5OSU5HEAESHAoYU0VTU0lPTl9TVEFUVVNfQ09NUExFVEVEEAISGwoXU0VTU0lPTl9TVEFUVVNfUkVKRUNURUQQAxIZChVTRVNTSU9OX1NUQVRVU19GQUlMRUQQBBIbChdTRVNTSU9OX1NUQVRVU19DQU5DRUxFRBAFEh0KGVNFU1NJT05fU1RBVFVTX1RFUk1JTkFURUQQBhIcChhTRVNTSU9OX1NUQVRVU19USU1FRF9PVVQQByp6CgtBdWRpdFN0YXR1cxIcChhBVURJVF9TVEFUVVNfVU5TUEVDSUZJRUQQABIZChVBVURJVF9TVEFUVVNfQUNDRVBURUQQARIZChVBVURJVF9TVEFUVVNfUkVKRUNURUQQAhIXChNBVURJVF9TVEFUVVNfRkFJTEVEEAMyjgMKDlNlc3Npb25TZXJ2aWNlEncKBVN0YXJ0EiYuc29tYWdlbnQub3JjaGVzdHJhdG9yLnYxLlN0YXJ0UmVxdWVzdBonLnNvbWFnZW50Lm9yY2hlc3RyYXRvci52MS5TdGFydFJlc3BvbnNlIh2C0+STAhc6ASoiEi92MS9zZXNzaW9ucy9zdGFydBJ5CgNHZXQSJC5zb21hZ2VudC5vcmNoZXN0cmF0b3IudjEuR2V0UmVxdWVzdBolLnNvbWFnZW50Lm9yY2hlc3RyYXRvci52MS5HZXRSZXNwb25zZSIlkAIBgtPkkwIcEhovdjEvc2Vzc2lvbnMve3dvcmtmbG93X2lkfRKHAQoFV2F0Y2gSJi5zb21hZ2VudC5vcmNoZXN0cmF0b3IudjEuV2F0Y2hSZXF1ZXN0Gicuc29tYWdlbnQub3JjaGVzdHJhdG9yLnYxLldhdGNoUmVzcG9uc2UiK5ACAYLT5JMCIhIgL3YxL3Nlc3Npb25zL3t3b3JrZmxvd19pZH06d2F0Y2gwAWIGcHJvdG8z", [file_buf_validate_validate, file_google_api_annotations, file_google_protobuf_struct, file_google_protobuf_timestamp, file_somagent_orchestrator_v1_sse_options]);
+  fileDesc("CiZzb21hZ2VudC9vcmNoZXN0cmF0b3IvdjEvc2Vzc2lvbi5wcm90bxIYc29tYWdlbnQub3JjaGVzdHJhdG9yLnYxIvIECgxTdGFydFJlcXVlc3QSOQoGdGVuYW50GAEgASgJQim6SCbIAQFyIRiAATIcXltBLVphLXowLTldW0EtWmEtejAtOS5fLV0qJBI3CgR1c2VyGAIgASgJQim6SCbIAQFyIRiAATIcXltBLVphLXowLTldW0EtWmEtejAtOS5fLV0qJBIcCgZwcm9tcHQYAyABKAlCDLpICcgBAXIEGICAAhI6CgVtb2RlbBgEIAEoCUIrukgociYYgAEyIV4kfF5bQS1aYS16MC05XVtBLVphLXowLTkuXzovLV0qJBKTAwoIbWV0YWRhdGEYBSABKAsyFy5nb29nbGUucHJvdG9idWYuU3RydWN0QucCukjjAroBSQoRbWV0YWRhdGEubWF4X2tleXMSIm1ldGFkYXRhIG11c3QgaGF2ZSBhdCBtb3N0IDY0IGtleXMaEHNpemUodGhpcykgPD0gNjS6AZMCChNtZXRhZGF0YS5zZXNzaW9uX2lkEm9tZXRhZGF0YS5zZXNzaW9uX2lkIG11c3QgYmUgYSBzdHJpbmcgb2YgMS0xMDAgbGV0dGVycywgZGlnaXRzLCAnLicsICdfJyBvciAnLScsIHN0YXJ0aW5nIHdpdGggYSBsZXR0ZXIgb3IgZGlnaXQaigEhKCdzZXNzaW9uX2lkJyBpbiB0aGlzKSB8fCAodHlwZSh0aGlzWydzZXNzaW9uX2lkJ10pID09IHN0cmluZyAmJiBzdHJpbmcodGhpc1snc2Vzc2lvbl9pZCddKS5tYXRjaGVzKCdeW0EtWmEtejAtOV1bQS1aYS16MC05Ll8tXXswLDk5fSQnKSkiXAoNU3RhcnRSZXNwb25zZRITCgt3b3JrZmxvd19pZBgBIAEoCRIOCgZydW5faWQYAiABKAkSEgoKc2Vzc2lvbl9pZBgDIAEoCRISCgp0YXNrX3F1ZXVlGAQgASgJIkwKCkdldFJlcXVlc3QSPgoLd29ya2Zsb3dfaWQYASABKAlCKbpIJsgBAXIhGMgBMhxeW0EtWmEtejAtOV1bQS1aYS16MC05Ll8tXSokIq0CCgtHZXRSZXNwb25zZRITCgt3b3JrZmxvd19pZBgBIAEoCRIOCgZydW5faWQYAiABKAkSNwoGc3RhdHVzGAMgASgOMicuc29tYWdlbnQub3JjaGVzdHJhdG9yLnYxLlNlc3Npb25TdGF0dXMSFgoOaGlzdG9yeV9sZW5ndGgYBCABKAMSNwoGcmVzdWx0GAUgASgLMicuc29tYWdlbnQub3JjaGVzdHJhdG9yLnYxLlNlc3Npb25SZXN1bHQSDwoHZmFpbHVyZRgGIAEoCRIuCgpzdGFydF90aW1lGAcgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIuCgpjbG9zZV90aW1lGAggASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCKZAgoNU2Vzc2lvblJlc3VsdBISCgpzZXNzaW9uX2lkGAEgASgJEjgKBnBvbGljeRgCIAEoCzIoLnNvbWFnZW50Lm9yY2hlc3RyYXRvci52MS5Qb2xpY3lEZWNpc2lvbhI2CgV0b2tlbhgDIAEoCzInLnNvbWFnZW50Lm9yY2hlc3RyYXRvci52MS5JZGVudGl0eVRva2VuEjgKCmNvbXBsZXRpb24YBCABKAsyJC5zb21hZ2VudC5vcmNoZXN0cmF0b3IudjEuQ29tcGxldGlvbhIWCg5hdWRpdF9ldmVudF9pZBgFIAEoCRIwCgxjb21wbGV0ZWRfYXQYBiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wIs0BCg5Qb2xpY3lEZWNpc2lvbhIPCgdhbGxvd2VkGAEgASgIEg0KBXNjb3JlGAIgASgBEj0KCnZpb2xhdGlvbnMYAyADKAsyKS5zb21hZ2VudC5vcmNoZXN0cmF0b3IudjEuUG9saWN5VmlvbGF0aW9uEg8KB3JlYXNvbnMYBCADKAkSGQoRY29uc3RpdHV0aW9uX2hhc2gYBSABKAkSMAoMZXZhbHVhdGVkX2F0GAYgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCJ4Cg9Qb2xpY3lWaW9sYXRpb24SDAoEbmFtZRgBIAEoCRIPCgdwYXR0ZXJuGAIgASgJEg4KBndlaWdodBgDIAEoARIQCghzZXZlcml0eRgEIAEoCRITCgtkZXNjcmlwdGlvbhgFIAEoCRIPCgdleGNlcnB0GAYgASgJIn0KDUlkZW50aXR5VG9rZW4SDQoFdG9rZW4YASABKAkSEgoKdG9rZW5fdHlwZRgCIAEoCRISCgpleHBpcmVzX2luGAMgASgDEjUKBmNsYWltcxgEIAEoCzIlLnNvbWFnZW50Lm9yY2hlc3RyYXRvci52MS5Ub2tlbkNsYWltcyKvAQoLVG9rZW5DbGFpbXMSCwoDc3ViGAEgASgJEhEKCXRlbmFudF9pZBgCIAEoCRIUCgxjYXBhYmlsaXRpZXMYAyADKAkSJwoDaWF0GAQgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBInCgNleHAYBSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEgsKA2p0aRgGIAEoCRILCgNraWQYByABKAkibQoKQ29tcGxldGlvbhIMCgR0ZXh0GAEgASgJEg0KBW1vZGVsGAIgASgJEhAKCHByb3ZpZGVyGAMgASgJEhUKDXByb21wdF90b2tlbnMYBCABKAUSGQoRY29tcGxldGlvbl90b2tlbnMYBSABKAUicwoMV2F0Y2hSZXF1ZXN0Ej4KC3dvcmtmbG93X2lkGAEgASgJQim6SCbIAQFyIRjIATIcXltBLVphLXowLTldW0EtWmEtejAtOS5fLV0qJBIjCg5hZnRlcl9zZXF1ZW5jZRgCIAEoA0ILukgEIgIoAJDnGAEimAUKDVdhdGNoUmVzcG9uc2USFgoIc2VxdWVuY2UYASABKANCBIjnGAESKAoEdGltZRgCIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASOwoHc3RhcnRlZBgKIAEoCzIoLnNvbWFnZW50Lm9yY2hlc3RyYXRvci52MS5TZXNzaW9uU3RhcnRlZEgAEkQKEHBvbGljeV9ldmFsdWF0ZWQYCyABKAsyKC5zb21hZ2VudC5vcmNoZXN0cmF0b3IudjEuUG9saWN5RGVjaXNpb25IABI9Cgx0b2tlbl9pc3N1ZWQYDCABKAsyJS5zb21hZ2VudC5vcmNoZXN0cmF0b3IudjEuVG9rZW5DbGFpbXNIABJEChRjb21wbGV0aW9uX2dlbmVyYXRlZBgNIAEoCzIkLnNvbWFnZW50Lm9yY2hlc3RyYXRvci52MS5Db21wbGV0aW9uSAASPwoNYXVkaXRfZW1pdHRlZBgOIAEoCzImLnNvbWFnZW50Lm9yY2hlc3RyYXRvci52MS5BdWRpdEVtaXR0ZWRIABI8Cgljb21wbGV0ZWQYDyABKAsyJy5zb21hZ2VudC5vcmNoZXN0cmF0b3IudjEuU2Vzc2lvblJlc3VsdEgAEjsKCHJlamVjdGVkGBAgASgLMicuc29tYWdlbnQub3JjaGVzdHJhdG9yLnYxLlNlc3Npb25SZXN1bHRIABI5CgZmYWlsZWQYESABKAsyJy5zb21hZ2VudC5vcmNoZXN0cmF0b3IudjEuU2Vzc2lvbkZhaWxlZEgAEj0KCGNhbmNlbGVkGBIgASgLMikuc29tYWdlbnQub3JjaGVzdHJhdG9yLnYxLlNlc3Npb25DYW5jZWxlZEgAQgcKBWV2ZW50IlEKDlNlc3Npb25TdGFydGVkEhIKCnNlc3Npb25faWQYASABKAkSDgoGdGVuYW50GAIgASgJEgwKBHVzZXIYAyABKAkSDQoFbW9kZWwYBCABKAkiVwoMQXVkaXRFbWl0dGVkEhAKCGF1ZGl0X2lkGAEgASgJEjUKBnN0YXR1cxgCIAEoDjIlLnNvbWFnZW50Lm9yY2hlc3RyYXRvci52MS5BdWRpdFN0YXR1cyIfCg1TZXNzaW9uRmFpbGVkEg4KBnJlYXNvbhgBIAEoCSI9Cg9TZXNzaW9uQ2FuY2VsZWQSEgoKc2Vzc2lvbl9pZBgBIAEoCRIWCg5hdWRpdF9ldmVudF9pZBgCIAEoCSLyAgoKQXVkaXRFdmVudBIQCghhdWRpdF9pZBgBIAEoCRISCgpzZXNzaW9uX2lkGAIgASgJEhMKC3dvcmtmbG93X2lkGAMgASgJEg4KBnJ1bl9pZBgEIAEoCRIOCgZ0ZW5hbnQYBSABKAkSDAoEdXNlchgGIAEoCRI1CgZzdGF0dXMYByABKA4yJS5zb21hZ2VudC5vcmNoZXN0cmF0b3IudjEuQXVkaXRTdGF0dXMSOAoGcG9saWN5GAggASgLMiguc29tYWdlbnQub3JjaGVzdHJhdG9yLnYxLlBvbGljeURlY2lzaW9uEjsKDHRva2VuX2NsYWltcxgJIAEoCzIlLnNvbWFnZW50Lm9yY2hlc3RyYXRvci52MS5Ub2tlbkNsYWltcxINCgVtb2RlbBgKIAEoCRIOCgZyZWFzb24YCyABKAkSLgoKZW1pdHRlZF9hdBgMIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAiTwoNQ2FuY2VsUmVxdWVzdBI+Cgt3b3JrZmxvd19pZBgBIAEoCUIpukgmyAEBciEYyAEyHF5bQS1aYS16MC05XVtBLVphLXowLTkuXy1dKiQibgoOQ2FuY2VsUmVzcG9uc2USEwoLd29ya2Zsb3dfaWQYASABKAkSDgoGcnVuX2lkGAIgASgJEjcKBnN0YXR1cxgDIAEoDjInLnNvbWFnZW50Lm9yY2hlc3RyYXRvci52MS5TZXNzaW9uU3RhdHVzIo8ECgtMaXN0UmVxdWVzdBI5CgZ0ZW5hbnQYASABKAlCKbpIJnIkGIABMh9eJHxeW0EtWmEtejAtOV1bQS1aYS16MC05Ll8tXSokEhoKCXBhZ2Vfc2l6ZRgCIAEoBUIHukgEGgIoABIcCgpwYWdlX3Rva2VuGAMgASgJQgi6SAVyAxiAIBJOCghzdGF0dXNlcxgEIAMoDjInLnNvbWFnZW50Lm9yY2hlc3RyYXRvci52MS5TZXNzaW9uU3RhdHVzQhO6SBCSAQ0QBxgBIgeCAQQQASAAEj0KD3N0YXJ0X3RpbWVfZnJvbRgFIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXBCCLpIBbIBAjIAEjsKDXN0YXJ0X3RpbWVfdG8YBiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wQgi6SAWyAQIqADq+AbpIugEatwEKI3N0YXJ0X3RpbWVfdG8uYWZ0ZXJfc3RhcnRfdGltZV9mcm9tEitzdGFydF90aW1lX3RvIG11c3QgYmUgYWZ0ZXIgc3RhcnRfdGltZV9mcm9tGmMhaGFzKHRoaXMuc3RhcnRfdGltZV9mcm9tKSB8fCAhaGFzKHRoaXMuc3RhcnRfdGltZV90bykgfHwgdGhpcy5zdGFydF90aW1lX3RvID4gdGhpcy5zdGFydF90aW1lX2Zyb20iYwoMTGlzdFJlc3BvbnNlEjoKCHNlc3Npb25zGAEgAygLMiguc29tYWdlbnQub3JjaGVzdHJhdG9yLnYxLlNlc3Npb25TdW1tYXJ5EhcKD25leHRfcGFnZV90b2tlbhgCIAEoCSLvAQoOU2Vzc2lvblN1bW1hcnkSEwoLd29ya2Zsb3dfaWQYASABKAkSEgoKc2Vzc2lvbl9pZBgCIAEoCRIMCgR1c2VyGAMgASgJEg0KBW1vZGVsGAQgASgJEjcKBnN0YXR1cxgFIAEoDjInLnNvbWFnZW50Lm9yY2hlc3RyYXRvci52MS5TZXNzaW9uU3RhdHVzEi4KCnN0YXJ0X3RpbWUYBiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEi4KCmNsb3NlX3RpbWUYByABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wKvsBCg1TZXNzaW9uU3RhdHVzEh4KGlNFU1NJT05fU1RBVFVTX1VOU1BFQ0lGSUVEEAASGgoWU0VTU0lPTl9TVEFUVVNfUlVOTklORxABEhwKGFNFU1NJT05fU1RBVFVTX0NPTVBMRVRFRBACEhsKF1NFU1NJT05fU1RBVFVTX1JFSkVDVEVEEAMSGQoVU0VTU0lPTl9TVEFUVVNfRkFJTEVEEAQSGwoXU0VTU0lPTl9TVEFUVVNfQ0FOQ0VMRUQQBRIdChlTRVNTSU9OX1NUQVRVU19URVJNSU5BVEVEEAYSHAoYU0VTU0lPTl9TVEFUVVNfVElNRURfT1VUEAcqlQEKC0F1ZGl0U3RhdHVzEhwKGEFVRElUX1NUQVRVU19VTlNQRUNJRklFRBAAEhkKFUFVRElUX1NUQVRVU19BQ0NFUFRFRBABEhkKFUFVRElUX1NUQVRVU19SRUpFQ1RFRBACEhcKE0FVRElUX1NUQVRVU19GQUlMRUQQAxIZChVBVURJVF9TVEFUVVNfQ0FOQ0VMRUQQBDKNBQoOU2Vzc2lvblNlcnZpY2USdwoFU3RhcnQSJi5zb21hZ2VudC5vcmNoZXN0cmF0b3IudjEuU3RhcnRSZXF1ZXN0Gicuc29tYWdlbnQub3JjaGVzdHJhdG9yLnYxLlN0YXJ0UmVzcG9uc2UiHYLT5JMCFzoBKiISL3YxL3Nlc3Npb25zL3N0YXJ0EnkKA0dldBIkLnNvbWFnZW50Lm9yY2hlc3RyYXRvci52MS5HZXRSZXF1ZXN0GiUuc29tYWdlbnQub3JjaGVzdHJhdG9yLnYxLkdldFJlc3BvbnNlIiWQAgGC0+STAhwSGi92MS9zZXNzaW9ucy97d29ya2Zsb3dfaWR9EocBCgVXYXRjaBImLnNvbWFnZW50Lm9yY2hlc3RyYXRvci52MS5XYXRjaFJlcXVlc3QaJy5zb21hZ2VudC5vcmNoZXN0cmF0b3IudjEuV2F0Y2hSZXNwb25zZSIrkAIBgtPkkwIiEiAvdjEvc2Vzc2lvbnMve3dvcmtmbG93X2lkfTp3YXRjaDABEowBCgZDYW5jZWwSJy5zb21hZ2VudC5vcmNoZXN0cmF0b3IudjEuQ2FuY2VsUmVxdWVzdBooLnNvbWFnZW50Lm9yY2hlc3RyYXRvci52MS5DYW5jZWxSZXNwb25zZSIvkAICgtPkkwImOgEqIiEvdjEvc2Vzc2lvbnMve3dvcmtmbG93X2lkfTpjYW5jZWwSbgoETGlzdBIlLnNvbWFnZW50Lm9yY2hlc3RyYXRvci52MS5MaXN0UmVxdWVzdBomLnNvbWFnZW50Lm9yY2hlc3RyYXRvci52MS5MaXN0UmVzcG9uc2UiF5ACAYLT5JMCDhIML3YxL3Nlc3Npb25zYgZwcm90bzM", [file_buf_validate_validate, file_google_api_annotations, file_google_protobuf_struct, file_google_protobuf_timestamp, file_somagent_orchestrator_v1_sse_options]);
 
 /**
  * StartRequest describes the session to start.
@@ -948,6 +948,12 @@ export type WatchResponse = Message<"somagent.orchestrator.v1.WatchResponse"> & 
      */
     value: SessionFailed;
     case: "failed";
+  } | {
+    /**
+     * @generated from field: somagent.orchestrator.v1.SessionCanceled canceled = 18;
+     */
+    value: SessionCanceled;
+    case: "canceled";
   } | { case: undefined; value?: undefined };
 };
 
@@ -1009,6 +1015,11 @@ export type WatchResponseJson = {
    * @generated from field: somagent.orchestrator.v1.SessionFailed failed = 17;
    */
   failed?: SessionFailedJson;
+
+  /**
+   * @generated from field: somagent.orchestrator.v1.SessionCanceled canceled = 18;
+   */
+  canceled?: SessionCanceledJson;
 };
 
 /**
@@ -1150,6 +1161,53 @@ export type SessionFailedJson = {
  */
 export const SessionFailedSchema: GenMessage<SessionFailed, {jsonType: SessionFailedJson}> = /*@__PURE__*/
   messageDesc(file_somagent_orchestrator_v1_session, 14);
+
+/**
+ * SessionCanceled is the terminal event of a session ended by Cancel.
+ *
+ * @generated from message somagent.orchestrator.v1.SessionCanceled
+ */
+export type SessionCanceled = Message<"somagent.orchestrator.v1.SessionCanceled"> & {
+  /**
+   * @generated from field: string session_id = 1;
+   */
+  sessionId: string;
+
+  /**
+   * The session's canceled audit event; empty when the workflow was cancelled
+   * before it could emit one (by an operator, outside Cancel).
+   *
+   * @generated from field: string audit_event_id = 2;
+   */
+  auditEventId: string;
+};
+
+/**
+ * SessionCanceled is the terminal event of a session ended by Cancel.
+ *
+ * @generated from message somagent.orchestrator.v1.SessionCanceled
+ */
+export type SessionCanceledJson = {
+  /**
+   * @generated from field: string session_id = 1;
+   */
+  sessionId?: string;
+
+  /**
+   * The session's canceled audit event; empty when the workflow was cancelled
+   * before it could emit one (by an operator, outside Cancel).
+   *
+   * @generated from field: string audit_event_id = 2;
+   */
+  auditEventId?: string;
+};
+
+/**
+ * Describes the message somagent.orchestrator.v1.SessionCanceled.
+ * Use `create(SessionCanceledSchema)` to create a new message.
+ */
+export const SessionCanceledSchema: GenMessage<SessionCanceled, {jsonType: SessionCanceledJson}> = /*@__PURE__*/
+  messageDesc(file_somagent_orchestrator_v1_session, 15);
 
 /**
  * AuditEvent is published as JSON (proto field names) to the Kafka topic
@@ -1308,7 +1366,346 @@ export type AuditEventJson = {
  * Use `create(AuditEventSchema)` to create a new message.
  */
 export const AuditEventSchema: GenMessage<AuditEvent, {jsonType: AuditEventJson}> = /*@__PURE__*/
-  messageDesc(file_somagent_orchestrator_v1_session, 15);
+  messageDesc(file_somagent_orchestrator_v1_session, 16);
+
+/**
+ * CancelRequest names the session to cancel by its workflow id.
+ *
+ * @generated from message somagent.orchestrator.v1.CancelRequest
+ */
+export type CancelRequest = Message<"somagent.orchestrator.v1.CancelRequest"> & {
+  /**
+   * @generated from field: string workflow_id = 1;
+   */
+  workflowId: string;
+};
+
+/**
+ * CancelRequest names the session to cancel by its workflow id.
+ *
+ * @generated from message somagent.orchestrator.v1.CancelRequest
+ */
+export type CancelRequestJson = {
+  /**
+   * @generated from field: string workflow_id = 1;
+   */
+  workflowId?: string;
+};
+
+/**
+ * Describes the message somagent.orchestrator.v1.CancelRequest.
+ * Use `create(CancelRequestSchema)` to create a new message.
+ */
+export const CancelRequestSchema: GenMessage<CancelRequest, {jsonType: CancelRequestJson}> = /*@__PURE__*/
+  messageDesc(file_somagent_orchestrator_v1_session, 17);
+
+/**
+ * CancelResponse says where the cancelled session stands.
+ *
+ * @generated from message somagent.orchestrator.v1.CancelResponse
+ */
+export type CancelResponse = Message<"somagent.orchestrator.v1.CancelResponse"> & {
+  /**
+   * @generated from field: string workflow_id = 1;
+   */
+  workflowId: string;
+
+  /**
+   * @generated from field: string run_id = 2;
+   */
+  runId: string;
+
+  /**
+   * RUNNING while the workflow winds down (the cancellation is recorded and
+   * will be handled), CANCELED once it has ended.
+   *
+   * @generated from field: somagent.orchestrator.v1.SessionStatus status = 3;
+   */
+  status: SessionStatus;
+};
+
+/**
+ * CancelResponse says where the cancelled session stands.
+ *
+ * @generated from message somagent.orchestrator.v1.CancelResponse
+ */
+export type CancelResponseJson = {
+  /**
+   * @generated from field: string workflow_id = 1;
+   */
+  workflowId?: string;
+
+  /**
+   * @generated from field: string run_id = 2;
+   */
+  runId?: string;
+
+  /**
+   * RUNNING while the workflow winds down (the cancellation is recorded and
+   * will be handled), CANCELED once it has ended.
+   *
+   * @generated from field: somagent.orchestrator.v1.SessionStatus status = 3;
+   */
+  status?: SessionStatusJson;
+};
+
+/**
+ * Describes the message somagent.orchestrator.v1.CancelResponse.
+ * Use `create(CancelResponseSchema)` to create a new message.
+ */
+export const CancelResponseSchema: GenMessage<CancelResponse, {jsonType: CancelResponseJson}> = /*@__PURE__*/
+  messageDesc(file_somagent_orchestrator_v1_session, 18);
+
+/**
+ * ListRequest selects a tenant's sessions and a page of them.
+ *
+ * @generated from message somagent.orchestrator.v1.ListRequest
+ */
+export type ListRequest = Message<"somagent.orchestrator.v1.ListRequest"> & {
+  /**
+   * The tenant whose sessions to list. Required when the API runs without
+   * authentication; with authentication the tenant is the bearer token's,
+   * and this field must be empty or name that same tenant.
+   *
+   * @generated from field: string tenant = 1;
+   */
+  tenant: string;
+
+  /**
+   * Sessions per page: 0 means 20; values above 100 are served as 100.
+   *
+   * @generated from field: int32 page_size = 2;
+   */
+  pageSize: number;
+
+  /**
+   * The `next_page_token` of the previous page, with the same filters;
+   * empty for the first page.
+   *
+   * @generated from field: string page_token = 3;
+   */
+  pageToken: string;
+
+  /**
+   * Only sessions in one of these statuses; all statuses when empty.
+   *
+   * @generated from field: repeated somagent.orchestrator.v1.SessionStatus statuses = 4;
+   */
+  statuses: SessionStatus[];
+
+  /**
+   * Only sessions started at or after this time (not before 1970).
+   *
+   * @generated from field: google.protobuf.Timestamp start_time_from = 5;
+   */
+  startTimeFrom?: Timestamp | undefined;
+
+  /**
+   * Only sessions started before this time; must be after `start_time_from`.
+   *
+   * @generated from field: google.protobuf.Timestamp start_time_to = 6;
+   */
+  startTimeTo?: Timestamp | undefined;
+};
+
+/**
+ * ListRequest selects a tenant's sessions and a page of them.
+ *
+ * @generated from message somagent.orchestrator.v1.ListRequest
+ */
+export type ListRequestJson = {
+  /**
+   * The tenant whose sessions to list. Required when the API runs without
+   * authentication; with authentication the tenant is the bearer token's,
+   * and this field must be empty or name that same tenant.
+   *
+   * @generated from field: string tenant = 1;
+   */
+  tenant?: string;
+
+  /**
+   * Sessions per page: 0 means 20; values above 100 are served as 100.
+   *
+   * @generated from field: int32 page_size = 2;
+   */
+  pageSize?: number;
+
+  /**
+   * The `next_page_token` of the previous page, with the same filters;
+   * empty for the first page.
+   *
+   * @generated from field: string page_token = 3;
+   */
+  pageToken?: string;
+
+  /**
+   * Only sessions in one of these statuses; all statuses when empty.
+   *
+   * @generated from field: repeated somagent.orchestrator.v1.SessionStatus statuses = 4;
+   */
+  statuses?: SessionStatusJson[];
+
+  /**
+   * Only sessions started at or after this time (not before 1970).
+   *
+   * @generated from field: google.protobuf.Timestamp start_time_from = 5;
+   */
+  startTimeFrom?: TimestampJson;
+
+  /**
+   * Only sessions started before this time; must be after `start_time_from`.
+   *
+   * @generated from field: google.protobuf.Timestamp start_time_to = 6;
+   */
+  startTimeTo?: TimestampJson;
+};
+
+/**
+ * Describes the message somagent.orchestrator.v1.ListRequest.
+ * Use `create(ListRequestSchema)` to create a new message.
+ */
+export const ListRequestSchema: GenMessage<ListRequest, {jsonType: ListRequestJson}> = /*@__PURE__*/
+  messageDesc(file_somagent_orchestrator_v1_session, 19);
+
+/**
+ * ListResponse is one page of sessions, in List's order.
+ *
+ * @generated from message somagent.orchestrator.v1.ListResponse
+ */
+export type ListResponse = Message<"somagent.orchestrator.v1.ListResponse"> & {
+  /**
+   * @generated from field: repeated somagent.orchestrator.v1.SessionSummary sessions = 1;
+   */
+  sessions: SessionSummary[];
+
+  /**
+   * Pass as `page_token` for the next page; empty on the last page.
+   *
+   * @generated from field: string next_page_token = 2;
+   */
+  nextPageToken: string;
+};
+
+/**
+ * ListResponse is one page of sessions, in List's order.
+ *
+ * @generated from message somagent.orchestrator.v1.ListResponse
+ */
+export type ListResponseJson = {
+  /**
+   * @generated from field: repeated somagent.orchestrator.v1.SessionSummary sessions = 1;
+   */
+  sessions?: SessionSummaryJson[];
+
+  /**
+   * Pass as `page_token` for the next page; empty on the last page.
+   *
+   * @generated from field: string next_page_token = 2;
+   */
+  nextPageToken?: string;
+};
+
+/**
+ * Describes the message somagent.orchestrator.v1.ListResponse.
+ * Use `create(ListResponseSchema)` to create a new message.
+ */
+export const ListResponseSchema: GenMessage<ListResponse, {jsonType: ListResponseJson}> = /*@__PURE__*/
+  messageDesc(file_somagent_orchestrator_v1_session, 20);
+
+/**
+ * SessionSummary is one listed session: never its token or prompt.
+ *
+ * @generated from message somagent.orchestrator.v1.SessionSummary
+ */
+export type SessionSummary = Message<"somagent.orchestrator.v1.SessionSummary"> & {
+  /**
+   * @generated from field: string workflow_id = 1;
+   */
+  workflowId: string;
+
+  /**
+   * @generated from field: string session_id = 2;
+   */
+  sessionId: string;
+
+  /**
+   * @generated from field: string user = 3;
+   */
+  user: string;
+
+  /**
+   * @generated from field: string model = 4;
+   */
+  model: string;
+
+  /**
+   * @generated from field: somagent.orchestrator.v1.SessionStatus status = 5;
+   */
+  status: SessionStatus;
+
+  /**
+   * @generated from field: google.protobuf.Timestamp start_time = 6;
+   */
+  startTime?: Timestamp | undefined;
+
+  /**
+   * Unset while the session runs.
+   *
+   * @generated from field: google.protobuf.Timestamp close_time = 7;
+   */
+  closeTime?: Timestamp | undefined;
+};
+
+/**
+ * SessionSummary is one listed session: never its token or prompt.
+ *
+ * @generated from message somagent.orchestrator.v1.SessionSummary
+ */
+export type SessionSummaryJson = {
+  /**
+   * @generated from field: string workflow_id = 1;
+   */
+  workflowId?: string;
+
+  /**
+   * @generated from field: string session_id = 2;
+   */
+  sessionId?: string;
+
+  /**
+   * @generated from field: string user = 3;
+   */
+  user?: string;
+
+  /**
+   * @generated from field: string model = 4;
+   */
+  model?: string;
+
+  /**
+   * @generated from field: somagent.orchestrator.v1.SessionStatus status = 5;
+   */
+  status?: SessionStatusJson;
+
+  /**
+   * @generated from field: google.protobuf.Timestamp start_time = 6;
+   */
+  startTime?: TimestampJson;
+
+  /**
+   * Unset while the session runs.
+   *
+   * @generated from field: google.protobuf.Timestamp close_time = 7;
+   */
+  closeTime?: TimestampJson;
+};
+
+/**
+ * Describes the message somagent.orchestrator.v1.SessionSummary.
+ * Use `create(SessionSummarySchema)` to create a new message.
+ */
+export const SessionSummarySchema: GenMessage<SessionSummary, {jsonType: SessionSummaryJson}> = /*@__PURE__*/
+  messageDesc(file_somagent_orchestrator_v1_session, 21);
 
 /**
  * SessionStatus is the session's state, derived from the workflow's
@@ -1351,13 +1748,15 @@ export enum SessionStatus {
   FAILED = 4,
 
   /**
-   * The workflow was cancelled, terminated or timed out.
+   * The session was cancelled (Cancel), after its one canceled audit event.
    *
    * @generated from enum value: SESSION_STATUS_CANCELED = 5;
    */
   CANCELED = 5,
 
   /**
+   * The workflow was terminated or timed out in Temporal: no audit event.
+   *
    * @generated from enum value: SESSION_STATUS_TERMINATED = 6;
    */
   TERMINATED = 6,
@@ -1407,6 +1806,11 @@ export enum AuditStatus {
    * @generated from enum value: AUDIT_STATUS_FAILED = 3;
    */
   FAILED = 3,
+
+  /**
+   * @generated from enum value: AUDIT_STATUS_CANCELED = 4;
+   */
+  CANCELED = 4,
 }
 
 /**
@@ -1414,7 +1818,7 @@ export enum AuditStatus {
  *
  * @generated from enum somagent.orchestrator.v1.AuditStatus
  */
-export type AuditStatusJson = "AUDIT_STATUS_UNSPECIFIED" | "AUDIT_STATUS_ACCEPTED" | "AUDIT_STATUS_REJECTED" | "AUDIT_STATUS_FAILED";
+export type AuditStatusJson = "AUDIT_STATUS_UNSPECIFIED" | "AUDIT_STATUS_ACCEPTED" | "AUDIT_STATUS_REJECTED" | "AUDIT_STATUS_FAILED" | "AUDIT_STATUS_CANCELED";
 
 /**
  * Describes the enum somagent.orchestrator.v1.AuditStatus.
@@ -1464,6 +1868,35 @@ export const SessionService: GenService<{
     methodKind: "server_streaming";
     input: typeof WatchRequestSchema;
     output: typeof WatchResponseSchema;
+  },
+  /**
+   * Cancel requests the cancellation of a running session. The workflow
+   * cancels the step in progress where it can, starts no further step, emits
+   * one audit event with AUDIT_STATUS_CANCELED and ends as
+   * SESSION_STATUS_CANCELED; Watch then ends with a `canceled` event.
+   * Cancelling a session already cancelled (or being cancelled) answers as
+   * the first call did; cancelling one that finished otherwise is
+   * FAILED_PRECONDITION naming its status. Visibility as for Get.
+   *
+   * @generated from rpc somagent.orchestrator.v1.SessionService.Cancel
+   */
+  cancel: {
+    methodKind: "unary";
+    input: typeof CancelRequestSchema;
+    output: typeof CancelResponseSchema;
+  },
+  /**
+   * List returns a tenant's sessions, read from Temporal's visibility store:
+   * running ones first, then finished ones by close time, newest first.
+   * Visibility is eventually consistent: a session appears, and its status
+   * changes, shortly after the workflow records it.
+   *
+   * @generated from rpc somagent.orchestrator.v1.SessionService.List
+   */
+  list: {
+    methodKind: "unary";
+    input: typeof ListRequestSchema;
+    output: typeof ListResponseSchema;
   },
 }> = /*@__PURE__*/
   serviceDesc(file_somagent_orchestrator_v1_session, 0);

@@ -39,8 +39,9 @@ const (
 	SessionStatus_SESSION_STATUS_REJECTED SessionStatus = 3
 	// A step failed for good; `failure` says why.
 	SessionStatus_SESSION_STATUS_FAILED SessionStatus = 4
-	// The workflow was cancelled, terminated or timed out.
-	SessionStatus_SESSION_STATUS_CANCELED   SessionStatus = 5
+	// The session was cancelled (Cancel), after its one canceled audit event.
+	SessionStatus_SESSION_STATUS_CANCELED SessionStatus = 5
+	// The workflow was terminated or timed out in Temporal: no audit event.
 	SessionStatus_SESSION_STATUS_TERMINATED SessionStatus = 6
 	SessionStatus_SESSION_STATUS_TIMED_OUT  SessionStatus = 7
 )
@@ -104,6 +105,7 @@ const (
 	AuditStatus_AUDIT_STATUS_ACCEPTED    AuditStatus = 1
 	AuditStatus_AUDIT_STATUS_REJECTED    AuditStatus = 2
 	AuditStatus_AUDIT_STATUS_FAILED      AuditStatus = 3
+	AuditStatus_AUDIT_STATUS_CANCELED    AuditStatus = 4
 )
 
 // Enum value maps for AuditStatus.
@@ -113,12 +115,14 @@ var (
 		1: "AUDIT_STATUS_ACCEPTED",
 		2: "AUDIT_STATUS_REJECTED",
 		3: "AUDIT_STATUS_FAILED",
+		4: "AUDIT_STATUS_CANCELED",
 	}
 	AuditStatus_value = map[string]int32{
 		"AUDIT_STATUS_UNSPECIFIED": 0,
 		"AUDIT_STATUS_ACCEPTED":    1,
 		"AUDIT_STATUS_REJECTED":    2,
 		"AUDIT_STATUS_FAILED":      3,
+		"AUDIT_STATUS_CANCELED":    4,
 	}
 )
 
@@ -1031,6 +1035,7 @@ type WatchResponse struct {
 	//	*WatchResponse_Completed
 	//	*WatchResponse_Rejected
 	//	*WatchResponse_Failed
+	//	*WatchResponse_Canceled
 	Event         isWatchResponse_Event `protobuf_oneof:"event"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -1159,6 +1164,15 @@ func (x *WatchResponse) GetFailed() *SessionFailed {
 	return nil
 }
 
+func (x *WatchResponse) GetCanceled() *SessionCanceled {
+	if x != nil {
+		if x, ok := x.Event.(*WatchResponse_Canceled); ok {
+			return x.Canceled
+		}
+	}
+	return nil
+}
+
 type isWatchResponse_Event interface {
 	isWatchResponse_Event()
 }
@@ -1195,6 +1209,10 @@ type WatchResponse_Failed struct {
 	Failed *SessionFailed `protobuf:"bytes,17,opt,name=failed,proto3,oneof"`
 }
 
+type WatchResponse_Canceled struct {
+	Canceled *SessionCanceled `protobuf:"bytes,18,opt,name=canceled,proto3,oneof"`
+}
+
 func (*WatchResponse_Started) isWatchResponse_Event() {}
 
 func (*WatchResponse_PolicyEvaluated) isWatchResponse_Event() {}
@@ -1210,6 +1228,8 @@ func (*WatchResponse_Completed) isWatchResponse_Event() {}
 func (*WatchResponse_Rejected) isWatchResponse_Event() {}
 
 func (*WatchResponse_Failed) isWatchResponse_Event() {}
+
+func (*WatchResponse_Canceled) isWatchResponse_Event() {}
 
 // SessionStarted is the first event of every session.
 type SessionStarted struct {
@@ -1378,6 +1398,61 @@ func (x *SessionFailed) GetReason() string {
 	return ""
 }
 
+// SessionCanceled is the terminal event of a session ended by Cancel.
+type SessionCanceled struct {
+	state     protoimpl.MessageState `protogen:"open.v1"`
+	SessionId string                 `protobuf:"bytes,1,opt,name=session_id,json=sessionId,proto3" json:"session_id,omitempty"`
+	// The session's canceled audit event; empty when the workflow was cancelled
+	// before it could emit one (by an operator, outside Cancel).
+	AuditEventId  string `protobuf:"bytes,2,opt,name=audit_event_id,json=auditEventId,proto3" json:"audit_event_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SessionCanceled) Reset() {
+	*x = SessionCanceled{}
+	mi := &file_somagent_orchestrator_v1_session_proto_msgTypes[15]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SessionCanceled) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SessionCanceled) ProtoMessage() {}
+
+func (x *SessionCanceled) ProtoReflect() protoreflect.Message {
+	mi := &file_somagent_orchestrator_v1_session_proto_msgTypes[15]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SessionCanceled.ProtoReflect.Descriptor instead.
+func (*SessionCanceled) Descriptor() ([]byte, []int) {
+	return file_somagent_orchestrator_v1_session_proto_rawDescGZIP(), []int{15}
+}
+
+func (x *SessionCanceled) GetSessionId() string {
+	if x != nil {
+		return x.SessionId
+	}
+	return ""
+}
+
+func (x *SessionCanceled) GetAuditEventId() string {
+	if x != nil {
+		return x.AuditEventId
+	}
+	return ""
+}
+
 // AuditEvent is published as JSON (proto field names) to the Kafka topic
 // `agent.audit`, keyed by session id; exactly one per session. It never
 // carries the raw token, the prompt or any secret.
@@ -1405,7 +1480,7 @@ type AuditEvent struct {
 
 func (x *AuditEvent) Reset() {
 	*x = AuditEvent{}
-	mi := &file_somagent_orchestrator_v1_session_proto_msgTypes[15]
+	mi := &file_somagent_orchestrator_v1_session_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1417,7 +1492,7 @@ func (x *AuditEvent) String() string {
 func (*AuditEvent) ProtoMessage() {}
 
 func (x *AuditEvent) ProtoReflect() protoreflect.Message {
-	mi := &file_somagent_orchestrator_v1_session_proto_msgTypes[15]
+	mi := &file_somagent_orchestrator_v1_session_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1430,7 +1505,7 @@ func (x *AuditEvent) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AuditEvent.ProtoReflect.Descriptor instead.
 func (*AuditEvent) Descriptor() ([]byte, []int) {
-	return file_somagent_orchestrator_v1_session_proto_rawDescGZIP(), []int{15}
+	return file_somagent_orchestrator_v1_session_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *AuditEvent) GetAuditId() string {
@@ -1513,6 +1588,356 @@ func (x *AuditEvent) GetReason() string {
 func (x *AuditEvent) GetEmittedAt() *timestamppb.Timestamp {
 	if x != nil {
 		return x.EmittedAt
+	}
+	return nil
+}
+
+// CancelRequest names the session to cancel by its workflow id.
+type CancelRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	WorkflowId    string                 `protobuf:"bytes,1,opt,name=workflow_id,json=workflowId,proto3" json:"workflow_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CancelRequest) Reset() {
+	*x = CancelRequest{}
+	mi := &file_somagent_orchestrator_v1_session_proto_msgTypes[17]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CancelRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CancelRequest) ProtoMessage() {}
+
+func (x *CancelRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_somagent_orchestrator_v1_session_proto_msgTypes[17]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CancelRequest.ProtoReflect.Descriptor instead.
+func (*CancelRequest) Descriptor() ([]byte, []int) {
+	return file_somagent_orchestrator_v1_session_proto_rawDescGZIP(), []int{17}
+}
+
+func (x *CancelRequest) GetWorkflowId() string {
+	if x != nil {
+		return x.WorkflowId
+	}
+	return ""
+}
+
+// CancelResponse says where the cancelled session stands.
+type CancelResponse struct {
+	state      protoimpl.MessageState `protogen:"open.v1"`
+	WorkflowId string                 `protobuf:"bytes,1,opt,name=workflow_id,json=workflowId,proto3" json:"workflow_id,omitempty"`
+	RunId      string                 `protobuf:"bytes,2,opt,name=run_id,json=runId,proto3" json:"run_id,omitempty"`
+	// RUNNING while the workflow winds down (the cancellation is recorded and
+	// will be handled), CANCELED once it has ended.
+	Status        SessionStatus `protobuf:"varint,3,opt,name=status,proto3,enum=somagent.orchestrator.v1.SessionStatus" json:"status,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CancelResponse) Reset() {
+	*x = CancelResponse{}
+	mi := &file_somagent_orchestrator_v1_session_proto_msgTypes[18]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CancelResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CancelResponse) ProtoMessage() {}
+
+func (x *CancelResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_somagent_orchestrator_v1_session_proto_msgTypes[18]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CancelResponse.ProtoReflect.Descriptor instead.
+func (*CancelResponse) Descriptor() ([]byte, []int) {
+	return file_somagent_orchestrator_v1_session_proto_rawDescGZIP(), []int{18}
+}
+
+func (x *CancelResponse) GetWorkflowId() string {
+	if x != nil {
+		return x.WorkflowId
+	}
+	return ""
+}
+
+func (x *CancelResponse) GetRunId() string {
+	if x != nil {
+		return x.RunId
+	}
+	return ""
+}
+
+func (x *CancelResponse) GetStatus() SessionStatus {
+	if x != nil {
+		return x.Status
+	}
+	return SessionStatus_SESSION_STATUS_UNSPECIFIED
+}
+
+// ListRequest selects a tenant's sessions and a page of them.
+type ListRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The tenant whose sessions to list. Required when the API runs without
+	// authentication; with authentication the tenant is the bearer token's,
+	// and this field must be empty or name that same tenant.
+	Tenant string `protobuf:"bytes,1,opt,name=tenant,proto3" json:"tenant,omitempty"`
+	// Sessions per page: 0 means 20; values above 100 are served as 100.
+	PageSize int32 `protobuf:"varint,2,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
+	// The `next_page_token` of the previous page, with the same filters;
+	// empty for the first page.
+	PageToken string `protobuf:"bytes,3,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
+	// Only sessions in one of these statuses; all statuses when empty.
+	Statuses []SessionStatus `protobuf:"varint,4,rep,packed,name=statuses,proto3,enum=somagent.orchestrator.v1.SessionStatus" json:"statuses,omitempty"`
+	// Only sessions started at or after this time (not before 1970).
+	StartTimeFrom *timestamppb.Timestamp `protobuf:"bytes,5,opt,name=start_time_from,json=startTimeFrom,proto3" json:"start_time_from,omitempty"`
+	// Only sessions started before this time; must be after `start_time_from`.
+	StartTimeTo   *timestamppb.Timestamp `protobuf:"bytes,6,opt,name=start_time_to,json=startTimeTo,proto3" json:"start_time_to,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListRequest) Reset() {
+	*x = ListRequest{}
+	mi := &file_somagent_orchestrator_v1_session_proto_msgTypes[19]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListRequest) ProtoMessage() {}
+
+func (x *ListRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_somagent_orchestrator_v1_session_proto_msgTypes[19]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListRequest.ProtoReflect.Descriptor instead.
+func (*ListRequest) Descriptor() ([]byte, []int) {
+	return file_somagent_orchestrator_v1_session_proto_rawDescGZIP(), []int{19}
+}
+
+func (x *ListRequest) GetTenant() string {
+	if x != nil {
+		return x.Tenant
+	}
+	return ""
+}
+
+func (x *ListRequest) GetPageSize() int32 {
+	if x != nil {
+		return x.PageSize
+	}
+	return 0
+}
+
+func (x *ListRequest) GetPageToken() string {
+	if x != nil {
+		return x.PageToken
+	}
+	return ""
+}
+
+func (x *ListRequest) GetStatuses() []SessionStatus {
+	if x != nil {
+		return x.Statuses
+	}
+	return nil
+}
+
+func (x *ListRequest) GetStartTimeFrom() *timestamppb.Timestamp {
+	if x != nil {
+		return x.StartTimeFrom
+	}
+	return nil
+}
+
+func (x *ListRequest) GetStartTimeTo() *timestamppb.Timestamp {
+	if x != nil {
+		return x.StartTimeTo
+	}
+	return nil
+}
+
+// ListResponse is one page of sessions, in List's order.
+type ListResponse struct {
+	state    protoimpl.MessageState `protogen:"open.v1"`
+	Sessions []*SessionSummary      `protobuf:"bytes,1,rep,name=sessions,proto3" json:"sessions,omitempty"`
+	// Pass as `page_token` for the next page; empty on the last page.
+	NextPageToken string `protobuf:"bytes,2,opt,name=next_page_token,json=nextPageToken,proto3" json:"next_page_token,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListResponse) Reset() {
+	*x = ListResponse{}
+	mi := &file_somagent_orchestrator_v1_session_proto_msgTypes[20]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListResponse) ProtoMessage() {}
+
+func (x *ListResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_somagent_orchestrator_v1_session_proto_msgTypes[20]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListResponse.ProtoReflect.Descriptor instead.
+func (*ListResponse) Descriptor() ([]byte, []int) {
+	return file_somagent_orchestrator_v1_session_proto_rawDescGZIP(), []int{20}
+}
+
+func (x *ListResponse) GetSessions() []*SessionSummary {
+	if x != nil {
+		return x.Sessions
+	}
+	return nil
+}
+
+func (x *ListResponse) GetNextPageToken() string {
+	if x != nil {
+		return x.NextPageToken
+	}
+	return ""
+}
+
+// SessionSummary is one listed session: never its token or prompt.
+type SessionSummary struct {
+	state      protoimpl.MessageState `protogen:"open.v1"`
+	WorkflowId string                 `protobuf:"bytes,1,opt,name=workflow_id,json=workflowId,proto3" json:"workflow_id,omitempty"`
+	SessionId  string                 `protobuf:"bytes,2,opt,name=session_id,json=sessionId,proto3" json:"session_id,omitempty"`
+	User       string                 `protobuf:"bytes,3,opt,name=user,proto3" json:"user,omitempty"`
+	Model      string                 `protobuf:"bytes,4,opt,name=model,proto3" json:"model,omitempty"`
+	Status     SessionStatus          `protobuf:"varint,5,opt,name=status,proto3,enum=somagent.orchestrator.v1.SessionStatus" json:"status,omitempty"`
+	StartTime  *timestamppb.Timestamp `protobuf:"bytes,6,opt,name=start_time,json=startTime,proto3" json:"start_time,omitempty"`
+	// Unset while the session runs.
+	CloseTime     *timestamppb.Timestamp `protobuf:"bytes,7,opt,name=close_time,json=closeTime,proto3" json:"close_time,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SessionSummary) Reset() {
+	*x = SessionSummary{}
+	mi := &file_somagent_orchestrator_v1_session_proto_msgTypes[21]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SessionSummary) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SessionSummary) ProtoMessage() {}
+
+func (x *SessionSummary) ProtoReflect() protoreflect.Message {
+	mi := &file_somagent_orchestrator_v1_session_proto_msgTypes[21]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SessionSummary.ProtoReflect.Descriptor instead.
+func (*SessionSummary) Descriptor() ([]byte, []int) {
+	return file_somagent_orchestrator_v1_session_proto_rawDescGZIP(), []int{21}
+}
+
+func (x *SessionSummary) GetWorkflowId() string {
+	if x != nil {
+		return x.WorkflowId
+	}
+	return ""
+}
+
+func (x *SessionSummary) GetSessionId() string {
+	if x != nil {
+		return x.SessionId
+	}
+	return ""
+}
+
+func (x *SessionSummary) GetUser() string {
+	if x != nil {
+		return x.User
+	}
+	return ""
+}
+
+func (x *SessionSummary) GetModel() string {
+	if x != nil {
+		return x.Model
+	}
+	return ""
+}
+
+func (x *SessionSummary) GetStatus() SessionStatus {
+	if x != nil {
+		return x.Status
+	}
+	return SessionStatus_SESSION_STATUS_UNSPECIFIED
+}
+
+func (x *SessionSummary) GetStartTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.StartTime
+	}
+	return nil
+}
+
+func (x *SessionSummary) GetCloseTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.CloseTime
 	}
 	return nil
 }
@@ -1605,7 +2030,7 @@ const file_somagent_orchestrator_v1_session_proto_rawDesc = "" +
 	"\fWatchRequest\x12J\n" +
 	"\vworkflow_id\x18\x01 \x01(\tB)\xbaH&\xc8\x01\x01r!\x18\xc8\x012\x1c^[A-Za-z0-9][A-Za-z0-9._-]*$R\n" +
 	"workflowId\x122\n" +
-	"\x0eafter_sequence\x18\x02 \x01(\x03B\v\xbaH\x04\"\x02(\x00\x90\xe7\x18\x01R\rafterSequence\"\xd0\x05\n" +
+	"\x0eafter_sequence\x18\x02 \x01(\x03B\v\xbaH\x04\"\x02(\x00\x90\xe7\x18\x01R\rafterSequence\"\x99\x06\n" +
 	"\rWatchResponse\x12 \n" +
 	"\bsequence\x18\x01 \x01(\x03B\x04\x88\xe7\x18\x01R\bsequence\x12.\n" +
 	"\x04time\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\x04time\x12D\n" +
@@ -1617,7 +2042,8 @@ const file_somagent_orchestrator_v1_session_proto_rawDesc = "" +
 	"\raudit_emitted\x18\x0e \x01(\v2&.somagent.orchestrator.v1.AuditEmittedH\x00R\fauditEmitted\x12G\n" +
 	"\tcompleted\x18\x0f \x01(\v2'.somagent.orchestrator.v1.SessionResultH\x00R\tcompleted\x12E\n" +
 	"\brejected\x18\x10 \x01(\v2'.somagent.orchestrator.v1.SessionResultH\x00R\brejected\x12A\n" +
-	"\x06failed\x18\x11 \x01(\v2'.somagent.orchestrator.v1.SessionFailedH\x00R\x06failedB\a\n" +
+	"\x06failed\x18\x11 \x01(\v2'.somagent.orchestrator.v1.SessionFailedH\x00R\x06failed\x12G\n" +
+	"\bcanceled\x18\x12 \x01(\v2).somagent.orchestrator.v1.SessionCanceledH\x00R\bcanceledB\a\n" +
 	"\x05event\"q\n" +
 	"\x0eSessionStarted\x12\x1d\n" +
 	"\n" +
@@ -1629,7 +2055,11 @@ const file_somagent_orchestrator_v1_session_proto_rawDesc = "" +
 	"\baudit_id\x18\x01 \x01(\tR\aauditId\x12=\n" +
 	"\x06status\x18\x02 \x01(\x0e2%.somagent.orchestrator.v1.AuditStatusR\x06status\"'\n" +
 	"\rSessionFailed\x12\x16\n" +
-	"\x06reason\x18\x01 \x01(\tR\x06reason\"\xde\x03\n" +
+	"\x06reason\x18\x01 \x01(\tR\x06reason\"V\n" +
+	"\x0fSessionCanceled\x12\x1d\n" +
+	"\n" +
+	"session_id\x18\x01 \x01(\tR\tsessionId\x12$\n" +
+	"\x0eaudit_event_id\x18\x02 \x01(\tR\fauditEventId\"\xde\x03\n" +
 	"\n" +
 	"AuditEvent\x12\x19\n" +
 	"\baudit_id\x18\x01 \x01(\tR\aauditId\x12\x1d\n" +
@@ -1647,7 +2077,39 @@ const file_somagent_orchestrator_v1_session_proto_rawDesc = "" +
 	" \x01(\tR\x05model\x12\x16\n" +
 	"\x06reason\x18\v \x01(\tR\x06reason\x129\n" +
 	"\n" +
-	"emitted_at\x18\f \x01(\v2\x1a.google.protobuf.TimestampR\temittedAt*\xfb\x01\n" +
+	"emitted_at\x18\f \x01(\v2\x1a.google.protobuf.TimestampR\temittedAt\"[\n" +
+	"\rCancelRequest\x12J\n" +
+	"\vworkflow_id\x18\x01 \x01(\tB)\xbaH&\xc8\x01\x01r!\x18\xc8\x012\x1c^[A-Za-z0-9][A-Za-z0-9._-]*$R\n" +
+	"workflowId\"\x89\x01\n" +
+	"\x0eCancelResponse\x12\x1f\n" +
+	"\vworkflow_id\x18\x01 \x01(\tR\n" +
+	"workflowId\x12\x15\n" +
+	"\x06run_id\x18\x02 \x01(\tR\x05runId\x12?\n" +
+	"\x06status\x18\x03 \x01(\x0e2'.somagent.orchestrator.v1.SessionStatusR\x06status\"\xd2\x04\n" +
+	"\vListRequest\x12A\n" +
+	"\x06tenant\x18\x01 \x01(\tB)\xbaH&r$\x18\x80\x012\x1f^$|^[A-Za-z0-9][A-Za-z0-9._-]*$R\x06tenant\x12$\n" +
+	"\tpage_size\x18\x02 \x01(\x05B\a\xbaH\x04\x1a\x02(\x00R\bpageSize\x12'\n" +
+	"\n" +
+	"page_token\x18\x03 \x01(\tB\b\xbaH\x05r\x03\x18\x80 R\tpageToken\x12X\n" +
+	"\bstatuses\x18\x04 \x03(\x0e2'.somagent.orchestrator.v1.SessionStatusB\x13\xbaH\x10\x92\x01\r\x10\a\x18\x01\"\a\x82\x01\x04\x10\x01 \x00R\bstatuses\x12L\n" +
+	"\x0fstart_time_from\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampB\b\xbaH\x05\xb2\x01\x022\x00R\rstartTimeFrom\x12H\n" +
+	"\rstart_time_to\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampB\b\xbaH\x05\xb2\x01\x02*\x00R\vstartTimeTo:\xbe\x01\xbaH\xba\x01\x1a\xb7\x01\n" +
+	"#start_time_to.after_start_time_from\x12+start_time_to must be after start_time_from\x1ac!has(this.start_time_from) || !has(this.start_time_to) || this.start_time_to > this.start_time_from\"|\n" +
+	"\fListResponse\x12D\n" +
+	"\bsessions\x18\x01 \x03(\v2(.somagent.orchestrator.v1.SessionSummaryR\bsessions\x12&\n" +
+	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"\xb1\x02\n" +
+	"\x0eSessionSummary\x12\x1f\n" +
+	"\vworkflow_id\x18\x01 \x01(\tR\n" +
+	"workflowId\x12\x1d\n" +
+	"\n" +
+	"session_id\x18\x02 \x01(\tR\tsessionId\x12\x12\n" +
+	"\x04user\x18\x03 \x01(\tR\x04user\x12\x14\n" +
+	"\x05model\x18\x04 \x01(\tR\x05model\x12?\n" +
+	"\x06status\x18\x05 \x01(\x0e2'.somagent.orchestrator.v1.SessionStatusR\x06status\x129\n" +
+	"\n" +
+	"start_time\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\tstartTime\x129\n" +
+	"\n" +
+	"close_time\x18\a \x01(\v2\x1a.google.protobuf.TimestampR\tcloseTime*\xfb\x01\n" +
 	"\rSessionStatus\x12\x1e\n" +
 	"\x1aSESSION_STATUS_UNSPECIFIED\x10\x00\x12\x1a\n" +
 	"\x16SESSION_STATUS_RUNNING\x10\x01\x12\x1c\n" +
@@ -1656,16 +2118,19 @@ const file_somagent_orchestrator_v1_session_proto_rawDesc = "" +
 	"\x15SESSION_STATUS_FAILED\x10\x04\x12\x1b\n" +
 	"\x17SESSION_STATUS_CANCELED\x10\x05\x12\x1d\n" +
 	"\x19SESSION_STATUS_TERMINATED\x10\x06\x12\x1c\n" +
-	"\x18SESSION_STATUS_TIMED_OUT\x10\a*z\n" +
+	"\x18SESSION_STATUS_TIMED_OUT\x10\a*\x95\x01\n" +
 	"\vAuditStatus\x12\x1c\n" +
 	"\x18AUDIT_STATUS_UNSPECIFIED\x10\x00\x12\x19\n" +
 	"\x15AUDIT_STATUS_ACCEPTED\x10\x01\x12\x19\n" +
 	"\x15AUDIT_STATUS_REJECTED\x10\x02\x12\x17\n" +
-	"\x13AUDIT_STATUS_FAILED\x10\x032\x8e\x03\n" +
+	"\x13AUDIT_STATUS_FAILED\x10\x03\x12\x19\n" +
+	"\x15AUDIT_STATUS_CANCELED\x10\x042\x8d\x05\n" +
 	"\x0eSessionService\x12w\n" +
 	"\x05Start\x12&.somagent.orchestrator.v1.StartRequest\x1a'.somagent.orchestrator.v1.StartResponse\"\x1d\x82\xd3\xe4\x93\x02\x17:\x01*\"\x12/v1/sessions/start\x12y\n" +
 	"\x03Get\x12$.somagent.orchestrator.v1.GetRequest\x1a%.somagent.orchestrator.v1.GetResponse\"%\x82\xd3\xe4\x93\x02\x1c\x12\x1a/v1/sessions/{workflow_id}\x90\x02\x01\x12\x87\x01\n" +
-	"\x05Watch\x12&.somagent.orchestrator.v1.WatchRequest\x1a'.somagent.orchestrator.v1.WatchResponse\"+\x82\xd3\xe4\x93\x02\"\x12 /v1/sessions/{workflow_id}:watch\x90\x02\x010\x01B\xfc\x01\n" +
+	"\x05Watch\x12&.somagent.orchestrator.v1.WatchRequest\x1a'.somagent.orchestrator.v1.WatchResponse\"+\x82\xd3\xe4\x93\x02\"\x12 /v1/sessions/{workflow_id}:watch\x90\x02\x010\x01\x12\x8c\x01\n" +
+	"\x06Cancel\x12'.somagent.orchestrator.v1.CancelRequest\x1a(.somagent.orchestrator.v1.CancelResponse\"/\x82\xd3\xe4\x93\x02&:\x01*\"!/v1/sessions/{workflow_id}:cancel\x90\x02\x02\x12n\n" +
+	"\x04List\x12%.somagent.orchestrator.v1.ListRequest\x1a&.somagent.orchestrator.v1.ListResponse\"\x17\x82\xd3\xe4\x93\x02\x0e\x12\f/v1/sessions\x90\x02\x01B\xfc\x01\n" +
 	"\x1ccom.somagent.orchestrator.v1B\fSessionProtoP\x01ZLsomagent-orchestrator/clients/go/gen/somagent/orchestrator/v1;orchestratorv1\xa2\x02\x03SOX\xaa\x02\x18Somagent.Orchestrator.V1\xca\x02\x18Somagent\\Orchestrator\\V1\xe2\x02$Somagent\\Orchestrator\\V1\\GPBMetadata\xea\x02\x1aSomagent::Orchestrator::V1b\x06proto3"
 
 var (
@@ -1681,7 +2146,7 @@ func file_somagent_orchestrator_v1_session_proto_rawDescGZIP() []byte {
 }
 
 var file_somagent_orchestrator_v1_session_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_somagent_orchestrator_v1_session_proto_msgTypes = make([]protoimpl.MessageInfo, 16)
+var file_somagent_orchestrator_v1_session_proto_msgTypes = make([]protoimpl.MessageInfo, 22)
 var file_somagent_orchestrator_v1_session_proto_goTypes = []any{
 	(SessionStatus)(0),            // 0: somagent.orchestrator.v1.SessionStatus
 	(AuditStatus)(0),              // 1: somagent.orchestrator.v1.AuditStatus
@@ -1700,26 +2165,32 @@ var file_somagent_orchestrator_v1_session_proto_goTypes = []any{
 	(*SessionStarted)(nil),        // 14: somagent.orchestrator.v1.SessionStarted
 	(*AuditEmitted)(nil),          // 15: somagent.orchestrator.v1.AuditEmitted
 	(*SessionFailed)(nil),         // 16: somagent.orchestrator.v1.SessionFailed
-	(*AuditEvent)(nil),            // 17: somagent.orchestrator.v1.AuditEvent
-	(*structpb.Struct)(nil),       // 18: google.protobuf.Struct
-	(*timestamppb.Timestamp)(nil), // 19: google.protobuf.Timestamp
+	(*SessionCanceled)(nil),       // 17: somagent.orchestrator.v1.SessionCanceled
+	(*AuditEvent)(nil),            // 18: somagent.orchestrator.v1.AuditEvent
+	(*CancelRequest)(nil),         // 19: somagent.orchestrator.v1.CancelRequest
+	(*CancelResponse)(nil),        // 20: somagent.orchestrator.v1.CancelResponse
+	(*ListRequest)(nil),           // 21: somagent.orchestrator.v1.ListRequest
+	(*ListResponse)(nil),          // 22: somagent.orchestrator.v1.ListResponse
+	(*SessionSummary)(nil),        // 23: somagent.orchestrator.v1.SessionSummary
+	(*structpb.Struct)(nil),       // 24: google.protobuf.Struct
+	(*timestamppb.Timestamp)(nil), // 25: google.protobuf.Timestamp
 }
 var file_somagent_orchestrator_v1_session_proto_depIdxs = []int32{
-	18, // 0: somagent.orchestrator.v1.StartRequest.metadata:type_name -> google.protobuf.Struct
+	24, // 0: somagent.orchestrator.v1.StartRequest.metadata:type_name -> google.protobuf.Struct
 	0,  // 1: somagent.orchestrator.v1.GetResponse.status:type_name -> somagent.orchestrator.v1.SessionStatus
 	6,  // 2: somagent.orchestrator.v1.GetResponse.result:type_name -> somagent.orchestrator.v1.SessionResult
-	19, // 3: somagent.orchestrator.v1.GetResponse.start_time:type_name -> google.protobuf.Timestamp
-	19, // 4: somagent.orchestrator.v1.GetResponse.close_time:type_name -> google.protobuf.Timestamp
+	25, // 3: somagent.orchestrator.v1.GetResponse.start_time:type_name -> google.protobuf.Timestamp
+	25, // 4: somagent.orchestrator.v1.GetResponse.close_time:type_name -> google.protobuf.Timestamp
 	7,  // 5: somagent.orchestrator.v1.SessionResult.policy:type_name -> somagent.orchestrator.v1.PolicyDecision
 	9,  // 6: somagent.orchestrator.v1.SessionResult.token:type_name -> somagent.orchestrator.v1.IdentityToken
 	11, // 7: somagent.orchestrator.v1.SessionResult.completion:type_name -> somagent.orchestrator.v1.Completion
-	19, // 8: somagent.orchestrator.v1.SessionResult.completed_at:type_name -> google.protobuf.Timestamp
+	25, // 8: somagent.orchestrator.v1.SessionResult.completed_at:type_name -> google.protobuf.Timestamp
 	8,  // 9: somagent.orchestrator.v1.PolicyDecision.violations:type_name -> somagent.orchestrator.v1.PolicyViolation
-	19, // 10: somagent.orchestrator.v1.PolicyDecision.evaluated_at:type_name -> google.protobuf.Timestamp
+	25, // 10: somagent.orchestrator.v1.PolicyDecision.evaluated_at:type_name -> google.protobuf.Timestamp
 	10, // 11: somagent.orchestrator.v1.IdentityToken.claims:type_name -> somagent.orchestrator.v1.TokenClaims
-	19, // 12: somagent.orchestrator.v1.TokenClaims.iat:type_name -> google.protobuf.Timestamp
-	19, // 13: somagent.orchestrator.v1.TokenClaims.exp:type_name -> google.protobuf.Timestamp
-	19, // 14: somagent.orchestrator.v1.WatchResponse.time:type_name -> google.protobuf.Timestamp
+	25, // 12: somagent.orchestrator.v1.TokenClaims.iat:type_name -> google.protobuf.Timestamp
+	25, // 13: somagent.orchestrator.v1.TokenClaims.exp:type_name -> google.protobuf.Timestamp
+	25, // 14: somagent.orchestrator.v1.WatchResponse.time:type_name -> google.protobuf.Timestamp
 	14, // 15: somagent.orchestrator.v1.WatchResponse.started:type_name -> somagent.orchestrator.v1.SessionStarted
 	7,  // 16: somagent.orchestrator.v1.WatchResponse.policy_evaluated:type_name -> somagent.orchestrator.v1.PolicyDecision
 	10, // 17: somagent.orchestrator.v1.WatchResponse.token_issued:type_name -> somagent.orchestrator.v1.TokenClaims
@@ -1728,22 +2199,35 @@ var file_somagent_orchestrator_v1_session_proto_depIdxs = []int32{
 	6,  // 20: somagent.orchestrator.v1.WatchResponse.completed:type_name -> somagent.orchestrator.v1.SessionResult
 	6,  // 21: somagent.orchestrator.v1.WatchResponse.rejected:type_name -> somagent.orchestrator.v1.SessionResult
 	16, // 22: somagent.orchestrator.v1.WatchResponse.failed:type_name -> somagent.orchestrator.v1.SessionFailed
-	1,  // 23: somagent.orchestrator.v1.AuditEmitted.status:type_name -> somagent.orchestrator.v1.AuditStatus
-	1,  // 24: somagent.orchestrator.v1.AuditEvent.status:type_name -> somagent.orchestrator.v1.AuditStatus
-	7,  // 25: somagent.orchestrator.v1.AuditEvent.policy:type_name -> somagent.orchestrator.v1.PolicyDecision
-	10, // 26: somagent.orchestrator.v1.AuditEvent.token_claims:type_name -> somagent.orchestrator.v1.TokenClaims
-	19, // 27: somagent.orchestrator.v1.AuditEvent.emitted_at:type_name -> google.protobuf.Timestamp
-	2,  // 28: somagent.orchestrator.v1.SessionService.Start:input_type -> somagent.orchestrator.v1.StartRequest
-	4,  // 29: somagent.orchestrator.v1.SessionService.Get:input_type -> somagent.orchestrator.v1.GetRequest
-	12, // 30: somagent.orchestrator.v1.SessionService.Watch:input_type -> somagent.orchestrator.v1.WatchRequest
-	3,  // 31: somagent.orchestrator.v1.SessionService.Start:output_type -> somagent.orchestrator.v1.StartResponse
-	5,  // 32: somagent.orchestrator.v1.SessionService.Get:output_type -> somagent.orchestrator.v1.GetResponse
-	13, // 33: somagent.orchestrator.v1.SessionService.Watch:output_type -> somagent.orchestrator.v1.WatchResponse
-	31, // [31:34] is the sub-list for method output_type
-	28, // [28:31] is the sub-list for method input_type
-	28, // [28:28] is the sub-list for extension type_name
-	28, // [28:28] is the sub-list for extension extendee
-	0,  // [0:28] is the sub-list for field type_name
+	17, // 23: somagent.orchestrator.v1.WatchResponse.canceled:type_name -> somagent.orchestrator.v1.SessionCanceled
+	1,  // 24: somagent.orchestrator.v1.AuditEmitted.status:type_name -> somagent.orchestrator.v1.AuditStatus
+	1,  // 25: somagent.orchestrator.v1.AuditEvent.status:type_name -> somagent.orchestrator.v1.AuditStatus
+	7,  // 26: somagent.orchestrator.v1.AuditEvent.policy:type_name -> somagent.orchestrator.v1.PolicyDecision
+	10, // 27: somagent.orchestrator.v1.AuditEvent.token_claims:type_name -> somagent.orchestrator.v1.TokenClaims
+	25, // 28: somagent.orchestrator.v1.AuditEvent.emitted_at:type_name -> google.protobuf.Timestamp
+	0,  // 29: somagent.orchestrator.v1.CancelResponse.status:type_name -> somagent.orchestrator.v1.SessionStatus
+	0,  // 30: somagent.orchestrator.v1.ListRequest.statuses:type_name -> somagent.orchestrator.v1.SessionStatus
+	25, // 31: somagent.orchestrator.v1.ListRequest.start_time_from:type_name -> google.protobuf.Timestamp
+	25, // 32: somagent.orchestrator.v1.ListRequest.start_time_to:type_name -> google.protobuf.Timestamp
+	23, // 33: somagent.orchestrator.v1.ListResponse.sessions:type_name -> somagent.orchestrator.v1.SessionSummary
+	0,  // 34: somagent.orchestrator.v1.SessionSummary.status:type_name -> somagent.orchestrator.v1.SessionStatus
+	25, // 35: somagent.orchestrator.v1.SessionSummary.start_time:type_name -> google.protobuf.Timestamp
+	25, // 36: somagent.orchestrator.v1.SessionSummary.close_time:type_name -> google.protobuf.Timestamp
+	2,  // 37: somagent.orchestrator.v1.SessionService.Start:input_type -> somagent.orchestrator.v1.StartRequest
+	4,  // 38: somagent.orchestrator.v1.SessionService.Get:input_type -> somagent.orchestrator.v1.GetRequest
+	12, // 39: somagent.orchestrator.v1.SessionService.Watch:input_type -> somagent.orchestrator.v1.WatchRequest
+	19, // 40: somagent.orchestrator.v1.SessionService.Cancel:input_type -> somagent.orchestrator.v1.CancelRequest
+	21, // 41: somagent.orchestrator.v1.SessionService.List:input_type -> somagent.orchestrator.v1.ListRequest
+	3,  // 42: somagent.orchestrator.v1.SessionService.Start:output_type -> somagent.orchestrator.v1.StartResponse
+	5,  // 43: somagent.orchestrator.v1.SessionService.Get:output_type -> somagent.orchestrator.v1.GetResponse
+	13, // 44: somagent.orchestrator.v1.SessionService.Watch:output_type -> somagent.orchestrator.v1.WatchResponse
+	20, // 45: somagent.orchestrator.v1.SessionService.Cancel:output_type -> somagent.orchestrator.v1.CancelResponse
+	22, // 46: somagent.orchestrator.v1.SessionService.List:output_type -> somagent.orchestrator.v1.ListResponse
+	42, // [42:47] is the sub-list for method output_type
+	37, // [37:42] is the sub-list for method input_type
+	37, // [37:37] is the sub-list for extension type_name
+	37, // [37:37] is the sub-list for extension extendee
+	0,  // [0:37] is the sub-list for field type_name
 }
 
 func init() { file_somagent_orchestrator_v1_session_proto_init() }
@@ -1761,6 +2245,7 @@ func file_somagent_orchestrator_v1_session_proto_init() {
 		(*WatchResponse_Completed)(nil),
 		(*WatchResponse_Rejected)(nil),
 		(*WatchResponse_Failed)(nil),
+		(*WatchResponse_Canceled)(nil),
 	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
@@ -1768,7 +2253,7 @@ func file_somagent_orchestrator_v1_session_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_somagent_orchestrator_v1_session_proto_rawDesc), len(file_somagent_orchestrator_v1_session_proto_rawDesc)),
 			NumEnums:      2,
-			NumMessages:   16,
+			NumMessages:   22,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -19,9 +19,11 @@ import (
 const _ = grpc.SupportPackageIsVersion9
 
 const (
-	SessionService_Start_FullMethodName = "/somagent.orchestrator.v1.SessionService/Start"
-	SessionService_Get_FullMethodName   = "/somagent.orchestrator.v1.SessionService/Get"
-	SessionService_Watch_FullMethodName = "/somagent.orchestrator.v1.SessionService/Watch"
+	SessionService_Start_FullMethodName  = "/somagent.orchestrator.v1.SessionService/Start"
+	SessionService_Get_FullMethodName    = "/somagent.orchestrator.v1.SessionService/Get"
+	SessionService_Watch_FullMethodName  = "/somagent.orchestrator.v1.SessionService/Watch"
+	SessionService_Cancel_FullMethodName = "/somagent.orchestrator.v1.SessionService/Cancel"
+	SessionService_List_FullMethodName   = "/somagent.orchestrator.v1.SessionService/List"
 )
 
 // SessionServiceClient is the client API for SessionService service.
@@ -43,6 +45,19 @@ type SessionServiceClient interface {
 	// server-sent events whose `id:` is the event's sequence; the
 	// `Last-Event-ID` header resumes like `after_sequence`.
 	Watch(ctx context.Context, in *WatchRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[WatchResponse], error)
+	// Cancel requests the cancellation of a running session. The workflow
+	// cancels the step in progress where it can, starts no further step, emits
+	// one audit event with AUDIT_STATUS_CANCELED and ends as
+	// SESSION_STATUS_CANCELED; Watch then ends with a `canceled` event.
+	// Cancelling a session already cancelled (or being cancelled) answers as
+	// the first call did; cancelling one that finished otherwise is
+	// FAILED_PRECONDITION naming its status. Visibility as for Get.
+	Cancel(ctx context.Context, in *CancelRequest, opts ...grpc.CallOption) (*CancelResponse, error)
+	// List returns a tenant's sessions, read from Temporal's visibility store:
+	// running ones first, then finished ones by close time, newest first.
+	// Visibility is eventually consistent: a session appears, and its status
+	// changes, shortly after the workflow records it.
+	List(ctx context.Context, in *ListRequest, opts ...grpc.CallOption) (*ListResponse, error)
 }
 
 type sessionServiceClient struct {
@@ -92,6 +107,26 @@ func (c *sessionServiceClient) Watch(ctx context.Context, in *WatchRequest, opts
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
 type SessionService_WatchClient = grpc.ServerStreamingClient[WatchResponse]
 
+func (c *sessionServiceClient) Cancel(ctx context.Context, in *CancelRequest, opts ...grpc.CallOption) (*CancelResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(CancelResponse)
+	err := c.cc.Invoke(ctx, SessionService_Cancel_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *sessionServiceClient) List(ctx context.Context, in *ListRequest, opts ...grpc.CallOption) (*ListResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ListResponse)
+	err := c.cc.Invoke(ctx, SessionService_List_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // SessionServiceServer is the server API for SessionService service.
 // All implementations must embed UnimplementedSessionServiceServer
 // for forward compatibility.
@@ -111,6 +146,19 @@ type SessionServiceServer interface {
 	// server-sent events whose `id:` is the event's sequence; the
 	// `Last-Event-ID` header resumes like `after_sequence`.
 	Watch(*WatchRequest, grpc.ServerStreamingServer[WatchResponse]) error
+	// Cancel requests the cancellation of a running session. The workflow
+	// cancels the step in progress where it can, starts no further step, emits
+	// one audit event with AUDIT_STATUS_CANCELED and ends as
+	// SESSION_STATUS_CANCELED; Watch then ends with a `canceled` event.
+	// Cancelling a session already cancelled (or being cancelled) answers as
+	// the first call did; cancelling one that finished otherwise is
+	// FAILED_PRECONDITION naming its status. Visibility as for Get.
+	Cancel(context.Context, *CancelRequest) (*CancelResponse, error)
+	// List returns a tenant's sessions, read from Temporal's visibility store:
+	// running ones first, then finished ones by close time, newest first.
+	// Visibility is eventually consistent: a session appears, and its status
+	// changes, shortly after the workflow records it.
+	List(context.Context, *ListRequest) (*ListResponse, error)
 	mustEmbedUnimplementedSessionServiceServer()
 }
 
@@ -129,6 +177,12 @@ func (UnimplementedSessionServiceServer) Get(context.Context, *GetRequest) (*Get
 }
 func (UnimplementedSessionServiceServer) Watch(*WatchRequest, grpc.ServerStreamingServer[WatchResponse]) error {
 	return status.Error(codes.Unimplemented, "method Watch not implemented")
+}
+func (UnimplementedSessionServiceServer) Cancel(context.Context, *CancelRequest) (*CancelResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method Cancel not implemented")
+}
+func (UnimplementedSessionServiceServer) List(context.Context, *ListRequest) (*ListResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method List not implemented")
 }
 func (UnimplementedSessionServiceServer) mustEmbedUnimplementedSessionServiceServer() {}
 func (UnimplementedSessionServiceServer) testEmbeddedByValue()                        {}
@@ -198,6 +252,42 @@ func _SessionService_Watch_Handler(srv interface{}, stream grpc.ServerStream) er
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
 type SessionService_WatchServer = grpc.ServerStreamingServer[WatchResponse]
 
+func _SessionService_Cancel_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(CancelRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(SessionServiceServer).Cancel(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: SessionService_Cancel_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(SessionServiceServer).Cancel(ctx, req.(*CancelRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _SessionService_List_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ListRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(SessionServiceServer).List(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: SessionService_List_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(SessionServiceServer).List(ctx, req.(*ListRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // SessionService_ServiceDesc is the grpc.ServiceDesc for SessionService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -212,6 +302,14 @@ var SessionService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "Get",
 			Handler:    _SessionService_Get_Handler,
+		},
+		{
+			MethodName: "Cancel",
+			Handler:    _SessionService_Cancel_Handler,
+		},
+		{
+			MethodName: "List",
+			Handler:    _SessionService_List_Handler,
 		},
 	},
 	Streams: []grpc.StreamDesc{

@@ -31,6 +31,7 @@ class AuditStatus(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     AUDIT_STATUS_ACCEPTED: _ClassVar[AuditStatus]
     AUDIT_STATUS_REJECTED: _ClassVar[AuditStatus]
     AUDIT_STATUS_FAILED: _ClassVar[AuditStatus]
+    AUDIT_STATUS_CANCELED: _ClassVar[AuditStatus]
 SESSION_STATUS_UNSPECIFIED: SessionStatus
 SESSION_STATUS_RUNNING: SessionStatus
 SESSION_STATUS_COMPLETED: SessionStatus
@@ -43,6 +44,7 @@ AUDIT_STATUS_UNSPECIFIED: AuditStatus
 AUDIT_STATUS_ACCEPTED: AuditStatus
 AUDIT_STATUS_REJECTED: AuditStatus
 AUDIT_STATUS_FAILED: AuditStatus
+AUDIT_STATUS_CANCELED: AuditStatus
 
 class StartRequest(_message.Message):
     __slots__ = ("tenant", "user", "prompt", "model", "metadata")
@@ -197,7 +199,7 @@ class WatchRequest(_message.Message):
     def __init__(self, workflow_id: _Optional[str] = ..., after_sequence: _Optional[int] = ...) -> None: ...
 
 class WatchResponse(_message.Message):
-    __slots__ = ("sequence", "time", "started", "policy_evaluated", "token_issued", "completion_generated", "audit_emitted", "completed", "rejected", "failed")
+    __slots__ = ("sequence", "time", "started", "policy_evaluated", "token_issued", "completion_generated", "audit_emitted", "completed", "rejected", "failed", "canceled")
     SEQUENCE_FIELD_NUMBER: _ClassVar[int]
     TIME_FIELD_NUMBER: _ClassVar[int]
     STARTED_FIELD_NUMBER: _ClassVar[int]
@@ -208,6 +210,7 @@ class WatchResponse(_message.Message):
     COMPLETED_FIELD_NUMBER: _ClassVar[int]
     REJECTED_FIELD_NUMBER: _ClassVar[int]
     FAILED_FIELD_NUMBER: _ClassVar[int]
+    CANCELED_FIELD_NUMBER: _ClassVar[int]
     sequence: int
     time: _timestamp_pb2.Timestamp
     started: SessionStarted
@@ -218,7 +221,8 @@ class WatchResponse(_message.Message):
     completed: SessionResult
     rejected: SessionResult
     failed: SessionFailed
-    def __init__(self, sequence: _Optional[int] = ..., time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., started: _Optional[_Union[SessionStarted, _Mapping]] = ..., policy_evaluated: _Optional[_Union[PolicyDecision, _Mapping]] = ..., token_issued: _Optional[_Union[TokenClaims, _Mapping]] = ..., completion_generated: _Optional[_Union[Completion, _Mapping]] = ..., audit_emitted: _Optional[_Union[AuditEmitted, _Mapping]] = ..., completed: _Optional[_Union[SessionResult, _Mapping]] = ..., rejected: _Optional[_Union[SessionResult, _Mapping]] = ..., failed: _Optional[_Union[SessionFailed, _Mapping]] = ...) -> None: ...
+    canceled: SessionCanceled
+    def __init__(self, sequence: _Optional[int] = ..., time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., started: _Optional[_Union[SessionStarted, _Mapping]] = ..., policy_evaluated: _Optional[_Union[PolicyDecision, _Mapping]] = ..., token_issued: _Optional[_Union[TokenClaims, _Mapping]] = ..., completion_generated: _Optional[_Union[Completion, _Mapping]] = ..., audit_emitted: _Optional[_Union[AuditEmitted, _Mapping]] = ..., completed: _Optional[_Union[SessionResult, _Mapping]] = ..., rejected: _Optional[_Union[SessionResult, _Mapping]] = ..., failed: _Optional[_Union[SessionFailed, _Mapping]] = ..., canceled: _Optional[_Union[SessionCanceled, _Mapping]] = ...) -> None: ...
 
 class SessionStarted(_message.Message):
     __slots__ = ("session_id", "tenant", "user", "model")
@@ -245,6 +249,14 @@ class SessionFailed(_message.Message):
     REASON_FIELD_NUMBER: _ClassVar[int]
     reason: str
     def __init__(self, reason: _Optional[str] = ...) -> None: ...
+
+class SessionCanceled(_message.Message):
+    __slots__ = ("session_id", "audit_event_id")
+    SESSION_ID_FIELD_NUMBER: _ClassVar[int]
+    AUDIT_EVENT_ID_FIELD_NUMBER: _ClassVar[int]
+    session_id: str
+    audit_event_id: str
+    def __init__(self, session_id: _Optional[str] = ..., audit_event_id: _Optional[str] = ...) -> None: ...
 
 class AuditEvent(_message.Message):
     __slots__ = ("audit_id", "session_id", "workflow_id", "run_id", "tenant", "user", "status", "policy", "token_claims", "model", "reason", "emitted_at")
@@ -273,3 +285,61 @@ class AuditEvent(_message.Message):
     reason: str
     emitted_at: _timestamp_pb2.Timestamp
     def __init__(self, audit_id: _Optional[str] = ..., session_id: _Optional[str] = ..., workflow_id: _Optional[str] = ..., run_id: _Optional[str] = ..., tenant: _Optional[str] = ..., user: _Optional[str] = ..., status: _Optional[_Union[AuditStatus, str]] = ..., policy: _Optional[_Union[PolicyDecision, _Mapping]] = ..., token_claims: _Optional[_Union[TokenClaims, _Mapping]] = ..., model: _Optional[str] = ..., reason: _Optional[str] = ..., emitted_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+
+class CancelRequest(_message.Message):
+    __slots__ = ("workflow_id",)
+    WORKFLOW_ID_FIELD_NUMBER: _ClassVar[int]
+    workflow_id: str
+    def __init__(self, workflow_id: _Optional[str] = ...) -> None: ...
+
+class CancelResponse(_message.Message):
+    __slots__ = ("workflow_id", "run_id", "status")
+    WORKFLOW_ID_FIELD_NUMBER: _ClassVar[int]
+    RUN_ID_FIELD_NUMBER: _ClassVar[int]
+    STATUS_FIELD_NUMBER: _ClassVar[int]
+    workflow_id: str
+    run_id: str
+    status: SessionStatus
+    def __init__(self, workflow_id: _Optional[str] = ..., run_id: _Optional[str] = ..., status: _Optional[_Union[SessionStatus, str]] = ...) -> None: ...
+
+class ListRequest(_message.Message):
+    __slots__ = ("tenant", "page_size", "page_token", "statuses", "start_time_from", "start_time_to")
+    TENANT_FIELD_NUMBER: _ClassVar[int]
+    PAGE_SIZE_FIELD_NUMBER: _ClassVar[int]
+    PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    STATUSES_FIELD_NUMBER: _ClassVar[int]
+    START_TIME_FROM_FIELD_NUMBER: _ClassVar[int]
+    START_TIME_TO_FIELD_NUMBER: _ClassVar[int]
+    tenant: str
+    page_size: int
+    page_token: str
+    statuses: _containers.RepeatedScalarFieldContainer[SessionStatus]
+    start_time_from: _timestamp_pb2.Timestamp
+    start_time_to: _timestamp_pb2.Timestamp
+    def __init__(self, tenant: _Optional[str] = ..., page_size: _Optional[int] = ..., page_token: _Optional[str] = ..., statuses: _Optional[_Iterable[_Union[SessionStatus, str]]] = ..., start_time_from: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., start_time_to: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+
+class ListResponse(_message.Message):
+    __slots__ = ("sessions", "next_page_token")
+    SESSIONS_FIELD_NUMBER: _ClassVar[int]
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    sessions: _containers.RepeatedCompositeFieldContainer[SessionSummary]
+    next_page_token: str
+    def __init__(self, sessions: _Optional[_Iterable[_Union[SessionSummary, _Mapping]]] = ..., next_page_token: _Optional[str] = ...) -> None: ...
+
+class SessionSummary(_message.Message):
+    __slots__ = ("workflow_id", "session_id", "user", "model", "status", "start_time", "close_time")
+    WORKFLOW_ID_FIELD_NUMBER: _ClassVar[int]
+    SESSION_ID_FIELD_NUMBER: _ClassVar[int]
+    USER_FIELD_NUMBER: _ClassVar[int]
+    MODEL_FIELD_NUMBER: _ClassVar[int]
+    STATUS_FIELD_NUMBER: _ClassVar[int]
+    START_TIME_FIELD_NUMBER: _ClassVar[int]
+    CLOSE_TIME_FIELD_NUMBER: _ClassVar[int]
+    workflow_id: str
+    session_id: str
+    user: str
+    model: str
+    status: SessionStatus
+    start_time: _timestamp_pb2.Timestamp
+    close_time: _timestamp_pb2.Timestamp
+    def __init__(self, workflow_id: _Optional[str] = ..., session_id: _Optional[str] = ..., user: _Optional[str] = ..., model: _Optional[str] = ..., status: _Optional[_Union[SessionStatus, str]] = ..., start_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., close_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...

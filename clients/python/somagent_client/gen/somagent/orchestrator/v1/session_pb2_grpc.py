@@ -52,6 +52,16 @@ class SessionServiceStub:
                 request_serializer=somagent_dot_orchestrator_dot_v1_dot_session__pb2.WatchRequest.SerializeToString,
                 response_deserializer=somagent_dot_orchestrator_dot_v1_dot_session__pb2.WatchResponse.FromString,
                 _registered_method=True)
+        self.Cancel = channel.unary_unary(
+                '/somagent.orchestrator.v1.SessionService/Cancel',
+                request_serializer=somagent_dot_orchestrator_dot_v1_dot_session__pb2.CancelRequest.SerializeToString,
+                response_deserializer=somagent_dot_orchestrator_dot_v1_dot_session__pb2.CancelResponse.FromString,
+                _registered_method=True)
+        self.List = channel.unary_unary(
+                '/somagent.orchestrator.v1.SessionService/List',
+                request_serializer=somagent_dot_orchestrator_dot_v1_dot_session__pb2.ListRequest.SerializeToString,
+                response_deserializer=somagent_dot_orchestrator_dot_v1_dot_session__pb2.ListResponse.FromString,
+                _registered_method=True)
 
 
 class SessionServiceServicer:
@@ -86,6 +96,29 @@ class SessionServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def Cancel(self, request, context):
+        """Cancel requests the cancellation of a running session. The workflow
+        cancels the step in progress where it can, starts no further step, emits
+        one audit event with AUDIT_STATUS_CANCELED and ends as
+        SESSION_STATUS_CANCELED; Watch then ends with a `canceled` event.
+        Cancelling a session already cancelled (or being cancelled) answers as
+        the first call did; cancelling one that finished otherwise is
+        FAILED_PRECONDITION naming its status. Visibility as for Get.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def List(self, request, context):
+        """List returns a tenant's sessions, read from Temporal's visibility store:
+        running ones first, then finished ones by close time, newest first.
+        Visibility is eventually consistent: a session appears, and its status
+        changes, shortly after the workflow records it.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_SessionServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -103,6 +136,16 @@ def add_SessionServiceServicer_to_server(servicer, server):
                     servicer.Watch,
                     request_deserializer=somagent_dot_orchestrator_dot_v1_dot_session__pb2.WatchRequest.FromString,
                     response_serializer=somagent_dot_orchestrator_dot_v1_dot_session__pb2.WatchResponse.SerializeToString,
+            ),
+            'Cancel': grpc.unary_unary_rpc_method_handler(
+                    servicer.Cancel,
+                    request_deserializer=somagent_dot_orchestrator_dot_v1_dot_session__pb2.CancelRequest.FromString,
+                    response_serializer=somagent_dot_orchestrator_dot_v1_dot_session__pb2.CancelResponse.SerializeToString,
+            ),
+            'List': grpc.unary_unary_rpc_method_handler(
+                    servicer.List,
+                    request_deserializer=somagent_dot_orchestrator_dot_v1_dot_session__pb2.ListRequest.FromString,
+                    response_serializer=somagent_dot_orchestrator_dot_v1_dot_session__pb2.ListResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -189,6 +232,60 @@ class SessionService:
             '/somagent.orchestrator.v1.SessionService/Watch',
             somagent_dot_orchestrator_dot_v1_dot_session__pb2.WatchRequest.SerializeToString,
             somagent_dot_orchestrator_dot_v1_dot_session__pb2.WatchResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Cancel(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/somagent.orchestrator.v1.SessionService/Cancel',
+            somagent_dot_orchestrator_dot_v1_dot_session__pb2.CancelRequest.SerializeToString,
+            somagent_dot_orchestrator_dot_v1_dot_session__pb2.CancelResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def List(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/somagent.orchestrator.v1.SessionService/List',
+            somagent_dot_orchestrator_dot_v1_dot_session__pb2.ListRequest.SerializeToString,
+            somagent_dot_orchestrator_dot_v1_dot_session__pb2.ListResponse.FromString,
             options,
             channel_credentials,
             insecure,
