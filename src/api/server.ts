@@ -113,14 +113,14 @@ export function createServer(deps: ApiServerDeps): ApiServer {
     createErrorInterceptor(logger),
     // Before the stream limits (which count per authenticated caller) and validation.
     createAuthInterceptor(verifier, [SessionService]),
-    createStreamLimitsInterceptor(limits),
+    createStreamLimitsInterceptor(limits, drainController.signal),
     createValidationInterceptor(),
   ];
 
   const served = [SessionService, Health, ReflectionV1, ReflectionV1alpha];
   const reflection = createReflectionServices(served);
   const services = [
-    registration(SessionService, createSessionService(deps.sessions, drainController.signal)),
+    registration(SessionService, createSessionService(deps.sessions)),
     registration(Health, createHealthService(readiness, [SessionService.typeName], drainController.signal)),
     registration(ReflectionV1, reflection.v1),
     registration(ReflectionV1alpha, reflection.v1alpha),

@@ -13,10 +13,11 @@ import { DEFAULT_MODEL, type SessionInput } from "../workflows/contract.js";
 import { sessionCallerOf } from "./auth.js";
 
 /**
- * Builds the SessionService implementation over a session port. `drain`
- * aborts on shutdown: open Watch streams end cleanly while unary calls run on.
+ * Builds the SessionService implementation over a session port. A Watch ends
+ * when its call's signal aborts: the client went away, or the stream limits
+ * ended it (its age, or shutdown: stream-limits.ts).
  */
-export function createSessionService(port: SessionPort, drain: AbortSignal): ServiceImpl<typeof SessionService> {
+export function createSessionService(port: SessionPort): ServiceImpl<typeof SessionService> {
   return {
     // The call's signal carries the client's deadline and cancellation to Temporal.
     async start(request, context) {
@@ -39,7 +40,7 @@ export function createSessionService(port: SessionPort, drain: AbortSignal): Ser
     },
 
     async *watch(request, context) {
-      yield* port.watch(request.workflowId, request.afterSequence, sessionCallerOf(context.values), AbortSignal.any([context.signal, drain]));
+      yield* port.watch(request.workflowId, request.afterSequence, sessionCallerOf(context.values), context.signal);
     },
 
     async cancel(request, context) {

@@ -15,46 +15,65 @@ export interface StreamLimits {
   maxStreamAgeMs: number;
 }
 
+/** An open stream: when it ages out, and the controller its handler's signal follows. */
+interface OpenStream {
+  endsAt: number;
+  end: AbortController;
+}
+
 /**
  * Refuses a server stream with RESOURCE_EXHAUSTED when its caller already
- * holds `maxStreamsPerCaller`, and ends each stream cleanly after
- * `maxStreamAgeMs` by aborting the signal its handler reads.
+ * holds `maxStreamsPerCaller`, and ends each stream cleanly, by aborting the
+ * signal its handler reads, after `maxStreamAgeMs` or when `drain` aborts
+ * (shutdown). The handler's signal also aborts when the call's does (client
+ * cancel, deadline).
  */
-export function createStreamLimitsInterceptor(limits: StreamLimits): Interceptor {
-  const open = new Map<string, number>();
+export function createStreamLimitsInterceptor(limits: StreamLimits, drain?: AbortSignal): Interceptor {
+  const heldByCaller = new Map<string, number>();
+  const expiries = createExpiries(limits.maxStreamAgeMs);
+  drain?.addEventListener("abort", () => expiries.endAll(drain.reason), { once: true });
   return (next) => async (req) => {
     if (req.method.methodKind !== "server_streaming") return next(req);
     const caller = req.contextValues.get(CALLER);
-    const held = open.get(caller) ?? 0;
+    const held = heldByCaller.get(caller) ?? 0;
     if (held >= limits.maxStreamsPerCaller) {
       throw new ConnectError(
         `${held} streams are already open for this caller, the most allowed (API_MAX_STREAMS_PER_CALLER); close one first`,
         Code.ResourceExhausted,
       );
     }
-    open.set(caller, held + 1);
-    const aged = new AbortController();
-    const timer = setTimeout(() => aged.abort(), limits.maxStreamAgeMs);
+    heldByCaller.set(caller, held + 1);
+    const stream = expiries.add();
+    if (drain?.aborted) stream.end.abort(drain.reason);
     let released = false;
     // Idempotent: called when the stream ends, and when the call is aborted before it was ever read.
     const release = () => {
       if (released) return;
       released = true;
-      clearTimeout(timer);
-      const left = (open.get(caller) ?? 1) - 1;
-      if (left === 0) open.delete(caller);
-      else open.set(caller, left);
+      expiries.remove(stream);
+      const left = (heldByCaller.get(caller) ?? 1) - 1;
+      if (left === 0) heldByCaller.delete(caller);
+      else heldByCaller.set(caller, left);
     };
-    req.signal.addEventListener("abort", release, { once: true });
+    const cancelled = () => {
+      stream.end.abort(req.signal.reason);
+      release();
+    };
+    if (req.signal.aborted) cancelled();
+    else req.signal.addEventListener("abort", cancelled, { once: true });
+    const ended = () => {
+      req.signal.removeEventListener("abort", cancelled);
+      release();
+    };
     let response;
     try {
-      response = await next({ ...req, signal: AbortSignal.any([req.signal, aged.signal]) });
+      response = await next({ ...req, signal: stream.end.signal });
     } catch (error) {
-      release();
+      ended();
       throw error;
     }
     if (!response.stream) {
-      release();
+      ended();
       return response;
     }
     const messages = response.message;
@@ -64,9 +83,58 @@ export function createStreamLimitsInterceptor(limits: StreamLimits): Interceptor
         try {
           yield* messages;
         } finally {
-          release();
+          ended();
         }
       })(),
     };
+  };
+}
+
+/**
+ * The open streams in the order they opened, which is the order they age out
+ * (every stream gets the same age), so one timer, armed for the oldest, serves
+ * them all: a timer per stream cost memory and timer-list work for each of
+ * thousands of idle Watches.
+ */
+function createExpiries(maxAgeMs: number) {
+  const open = new Set<OpenStream>();
+  let timer: NodeJS.Timeout | undefined;
+
+  function arm(): void {
+    const oldest = open.values().next().value;
+    if (!oldest) return;
+    timer = setTimeout(expire, Math.max(0, oldest.endsAt - Date.now()));
+    // An open stream keeps the process alive by its socket, not by this timer.
+    timer.unref();
+  }
+
+  function expire(): void {
+    timer = undefined;
+    const now = Date.now();
+    for (const stream of open) {
+      if (stream.endsAt > now) break;
+      open.delete(stream);
+      stream.end.abort();
+    }
+    arm();
+  }
+
+  return {
+    add(): OpenStream {
+      const stream = { endsAt: Date.now() + maxAgeMs, end: new AbortController() };
+      open.add(stream);
+      if (!timer) arm();
+      return stream;
+    },
+    remove(stream: OpenStream): void {
+      open.delete(stream);
+      if (open.size === 0 && timer) {
+        clearTimeout(timer);
+        timer = undefined;
+      }
+    },
+    endAll(reason: unknown): void {
+      for (const stream of open) stream.end.abort(reason);
+    },
   };
 }

@@ -144,8 +144,16 @@ export interface SessionPort {
 
 /** Deadline of one unary Temporal call. */
 const CALL_TIMEOUT_MS = 10_000;
-/** Deadline of one history long-poll; Temporal answers empty after ~20 s without news. */
-const LONG_POLL_TIMEOUT_MS = 30_000;
+/**
+ * Deadline of one history long-poll. Temporal answers an empty page after its
+ * `history.longPollExpirationInterval` (20 s by default; at most ~29 s, however
+ * high it is set, measured on the dev server), so this deadline only guards
+ * against a server that never answers. Kept well above that: a long-poll that
+ * ends on our deadline instead costs a cancelled HTTP/2 stream and a gRPC
+ * error with its stack trace, thousands of times over when many sessions are
+ * watched and Temporal answers late under load.
+ */
+const LONG_POLL_TIMEOUT_MS = 60_000;
 
 /**
  * How long what was read of a session is reused: a closed session's Get
