@@ -96,6 +96,9 @@ async function startHeld(tenant: string, sessionId: string): Promise<string> {
 
 type ListInit = Omit<MessageInitShape<typeof ListRequestSchema>, "$typeName">;
 
+/** A request as a label (timestamps hold bigints). */
+const shown = (request: ListInit) => JSON.stringify(request, (_, value: unknown) => (typeof value === "bigint" ? String(value) : value));
+
 async function failure(call: Promise<unknown>): Promise<ConnectError> {
   const error = await call.then(() => undefined, (e: unknown) => e);
   expect(error, "the call should have failed").toBeInstanceOf(Error);
@@ -211,7 +214,7 @@ describe("List", () => {
   /** Every page of a List, following next_page_token; waits (bounded) until visibility shows `expected` sessions. */
   async function listAll(request: ListInit, expected: number, client = grpc()) {
     let pages: Awaited<ReturnType<typeof client.list>>[] = [];
-    await waitFor(`List ${JSON.stringify(request)} shows ${expected} sessions`, async () => {
+    await waitFor(`List ${shown(request)} shows ${expected} sessions`, async () => {
       pages = [];
       let pageToken = "";
       do {
@@ -288,7 +291,7 @@ describe("List", () => {
     ];
     for (const [request, field] of cases) {
       const error = await failure(grpc().list(request));
-      expect(error.code, JSON.stringify(request, (_, v) => (typeof v === "bigint" ? String(v) : v))).toBe(Code.InvalidArgument);
+      expect(error.code, shown(request)).toBe(Code.InvalidArgument);
       expect(error.rawMessage).toContain(field);
     }
     const overRest = await rest("GET", `/v1/sessions?tenant=${TENANT_A}&page_token=${tampered}`);
