@@ -87,7 +87,8 @@ export function methodNotAllowedError(method: string, path: string, allowed: rea
 
 /**
  * Maps any thrown value to a `ConnectError`: port failures to NOT_FOUND,
- * ALREADY_EXISTS, PERMISSION_DENIED, UNAVAILABLE, DEADLINE_EXCEEDED,
+ * ALREADY_EXISTS, PERMISSION_DENIED, FAILED_PRECONDITION (cancel of a finished
+ * session), INVALID_ARGUMENT naming the field, UNAVAILABLE, DEADLINE_EXCEEDED,
  * RESOURCE_EXHAUSTED (Temporal over its limits); a `ConnectError` passes through (except an
  * INTERNAL/UNKNOWN one, whose message is replaced by an error id); anything
  * else is INTERNAL with an error id, the original logged under that id.

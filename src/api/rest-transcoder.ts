@@ -278,10 +278,11 @@ async function bindRequest(route: Route, pathValues: Map<string, string>, url: U
     }
     const body = parseJson(raw);
     if (route.body === "*") {
-      if (typeof body !== "object" || body === null || Array.isArray(body)) {
+      // No body at all is the empty message (`POST …:cancel` needs none); a body must be an object.
+      if (body !== undefined && (typeof body !== "object" || body === null || Array.isArray(body))) {
         throw new ConnectError("request body must be a JSON object", Code.InvalidArgument);
       }
-      json = body as JsonObject;
+      json = (body ?? {}) as JsonObject;
     } else if (body !== undefined) {
       setPath(json, route.body, body);
     }

@@ -11,6 +11,7 @@
  */
 import { randomUUID } from "node:crypto";
 import type { WorkflowHandle } from "@temporalio/client";
+import proto from "@temporalio/proto";
 import { TestWorkflowEnvironment } from "@temporalio/testing";
 import { Kafka, logLevel, type Consumer } from "kafkajs";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -19,7 +20,7 @@ import type { WorkerConfig } from "../../src/config.js";
 import { createMetricsRegistry } from "../../src/shared/metrics.js";
 import { createLogger } from "../../src/shared/logger.js";
 import { createEncryptionCodec } from "../../src/temporal/payload-codec.js";
-import { ACTIVITY, SESSION_WORKFLOW_TYPE, type SessionInput, type SessionWorkflowResult } from "../../src/workflows/contract.js";
+import { ACTIVITY, SEARCH_ATTRIBUTE, SESSION_WORKFLOW_TYPE, type SessionInput, type SessionWorkflowResult } from "../../src/workflows/contract.js";
 import { createWorkerDependencies, type WorkerDependencies } from "../../src/worker/dependencies.js";
 import { createSessionWorker, type SessionWorker } from "../../src/worker/session-worker.js";
 import { startIdentityService, startPolicyEngine, temporaryDirectory, type StartedCompanion } from "../companions/start-companions.js";
@@ -84,6 +85,13 @@ beforeAll(async () => {
   env = await TestWorkflowEnvironment.createTimeSkipping({
     server: { executable: { type: "existing-path", path: testServer } },
     client: { dataConverter: { payloadCodecs: [createEncryptionCodec([{ id: fixtureCodecKey.id, key: Buffer.from(fixtureCodecKey.key, "base64") }])] } },
+  });
+  // The sessions' search attributes (the workflow records its status), as the dev server registers them at start.
+  await env.connection.operatorService.addSearchAttributes({
+    namespace: env.namespace ?? "default",
+    searchAttributes: Object.fromEntries(
+      Object.values(SEARCH_ATTRIBUTE).map(({ name, type }) => [name, proto.temporal.api.enums.v1.IndexedValueType[`INDEXED_VALUE_TYPE_${type}`]]),
+    ),
   });
   const config = workerConfig(cluster);
   // The worker as src/worker/main.ts wires it.
