@@ -119,7 +119,7 @@ describe("tracing with OTEL_EXPORTER_OTLP_ENDPOINT set", () => {
     const caller = callerTrace();
     const client = createClient(SessionService, createGrpcTransport({ baseUrl: services.api.url.origin }));
     const headers = { traceparent: caller.traceparent };
-    const started = await client.start({ tenant: "tenant-trace", user: "user-trace", prompt: "trace this session" }, { headers });
+    const started = await client.start({ tenant: "tenant-demo", user: "user-demo", prompt: "trace this session" }, { headers });
     for await (const _event of client.watch({ workflowId: started.workflowId })) {
       // Read to the end: the stream closes after the session's terminal event.
     }
@@ -167,7 +167,7 @@ describe("tracing with OTEL_EXPORTER_OTLP_ENDPOINT set", () => {
     it(`continues the caller's trace over ${name}: its RPC span is the parent of Temporal's Start`, async () => {
       const caller = callerTrace();
       const client = createClient(SessionService, transport(services.api.url.origin));
-      await client.start({ tenant: "tenant-trace", user: "user-trace", prompt: `over ${name}` }, { headers: { traceparent: caller.traceparent } });
+      await client.start({ tenant: "tenant-demo", user: "user-demo", prompt: `over ${name}` }, { headers: { traceparent: caller.traceparent } });
       const trace = await traceHolding(caller.traceId, [START_RPC, "StartWorkflow:session-start-workflow"]);
       const rpc = theSpan(trace, START_RPC);
       expect(parentOf(rpc)).toBe(caller.spanId);
@@ -180,7 +180,7 @@ describe("tracing with OTEL_EXPORTER_OTLP_ENDPOINT set", () => {
     const response = await fetch(new URL("v1/sessions/start", services.api.url), {
       method: "POST",
       headers: { "content-type": "application/json", traceparent: caller.traceparent },
-      body: JSON.stringify({ tenant: "tenant-trace", user: "user-trace", prompt: "over REST" }),
+      body: JSON.stringify({ tenant: "tenant-demo", user: "user-demo", prompt: "over REST" }),
     });
     expect(response.status).toBe(200);
     const trace = await traceHolding(caller.traceId, [START_RPC, "StartWorkflow:session-start-workflow"]);
