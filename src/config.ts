@@ -649,6 +649,7 @@ export interface PolicyEngineConfig {
   maxTenants: number;
   /** `POLICY_ENGINE_ALLOWED_HOSTS`: names its `Host` check accepts (default `localhost` and the listen host). */
   allowedHosts: string[];
+  telemetry: TelemetryConfig;
 }
 
 /** Reads the policy engine's configuration; throws {@link ConfigError}. */
@@ -661,6 +662,7 @@ export function loadPolicyEngineConfig(env: Env = process.env): PolicyEngineConf
     adminToken: optionalSecret(env, "POLICY_ENGINE_ADMIN_TOKEN"),
     maxTenants: positiveInt(env, "POLICY_ENGINE_MAX_TENANTS", 1000),
     allowedHosts: allowedHosts(env, "POLICY_ENGINE_ALLOWED_HOSTS", host),
+    telemetry: telemetryConfig(env, "somagent-policy-engine"),
   };
 }
 
@@ -686,6 +688,7 @@ export interface IdentityServiceConfig {
   lockoutSeconds: number;
   /** `IDENTITY_SERVICE_ALLOWED_HOSTS`: names its `Host` check accepts (default `localhost` and the listen host). */
   allowedHosts: string[];
+  telemetry: TelemetryConfig;
 }
 
 /** Reads the identity service's configuration; throws {@link ConfigError}. */
@@ -702,6 +705,7 @@ export function loadIdentityServiceConfig(env: Env = process.env): IdentityServi
     maxFailedAttempts: positiveInt(env, "IDENTITY_SERVICE_MAX_FAILED_ATTEMPTS", 5),
     lockoutSeconds: positiveInt(env, "IDENTITY_SERVICE_LOCKOUT_SECONDS", 300),
     allowedHosts: allowedHosts(env, "IDENTITY_SERVICE_ALLOWED_HOSTS", host),
+    telemetry: telemetryConfig(env, "somagent-identity-service"),
   };
 }
 

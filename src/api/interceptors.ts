@@ -7,6 +7,7 @@ import { create, type DescMessage, type MessageShape } from "@bufbuild/protobuf"
 import { createValidator, type Violation } from "@bufbuild/protovalidate";
 import { pathToString } from "@bufbuild/protobuf/reflect";
 import { Code, ConnectError, createContextKey, type Interceptor } from "@connectrpc/connect";
+import { context } from "@opentelemetry/api";
 import { BadRequest_FieldViolationSchema, BadRequestSchema } from "../../gen/google/rpc/error_details_pb.js";
 import { toConnectError } from "./errors.js";
 import type { Logger } from "../shared/logger.js";
@@ -24,16 +25,17 @@ export function protocolOf(contentType: string | undefined): string {
 
 /**
  * Observes each call through `observer` (counter by code, latency, open
- * streams, one log line, a server span). Outermost, so it sees the final code.
+ * streams, one log line, a server span, active while the handler runs, that
+ * continues the caller's `traceparent`). Outermost, so it sees the final code.
  */
 export function createObserveInterceptor(observer: CallObserver): Interceptor {
   return (next) => async (req) => {
-    const call = observer.begin(req.method, req.contextValues.get(PROTOCOL));
+    const call = observer.begin(req.method, req.contextValues.get(PROTOCOL), undefined, req.header);
     let response;
     try {
       if (req.stream) {
         const input = req.message;
-        response = await next({
+        response = await context.with(call.context, () => next({
           ...req,
           message: (async function* () {
             for await (const message of input) {
@@ -41,10 +43,10 @@ export function createObserveInterceptor(observer: CallObserver): Interceptor {
               yield message;
             }
           })(),
-        });
+        }));
       } else {
         call.concerns(workflowIdOf(req.message));
-        response = await next(req);
+        response = await context.with(call.context, () => next(req));
       }
     } catch (error) {
       call.finish(ConnectError.from(error));

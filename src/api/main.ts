@@ -16,7 +16,7 @@ const logger = createProcessLogger("somagent-orchestrator-api", loadLogLevel);
 async function main(): Promise<void> {
   const config = loadApiConfig();
   const telemetry = createTelemetry(config.telemetry);
-  const temporal = createTemporalConnection(config.temporal);
+  const temporal = createTemporalConnection(config.temporal, { traced: telemetry.spans !== undefined });
   const registry = createMetricsRegistry();
   const server = createServer({
     sessions: createTemporalSessionPort(temporal, registry),

@@ -7,7 +7,7 @@
  */
 import type { DescMethod } from "@bufbuild/protobuf";
 import type { ConnectError } from "@connectrpc/connect";
-import { isSpanContextValid, SpanKind, SpanStatusCode, type Tracer } from "@opentelemetry/api";
+import { context, isSpanContextValid, propagation, SpanKind, SpanStatusCode, trace, type Context, type TextMapGetter, type Tracer } from "@opentelemetry/api";
 import type { Logger } from "../shared/logger.js";
 import { sessionLogFields } from "../temporal/session-log-fields.js";
 import { codeName } from "./errors.js";
@@ -15,6 +15,8 @@ import type { ApiMetrics } from "./metrics.js";
 
 /** One call being observed. */
 export interface CallObservation {
+  /** The context with the call's span active: the handler runs in it, so Temporal's client span is its child. */
+  context: Context;
   /** The call is about the session workflow `workflowId` (when given): its log line names it. */
   concerns(workflowId: string | undefined): void;
   /** The call answered with a stream: counted as open until {@link finish}. */
@@ -25,24 +27,39 @@ export interface CallObservation {
 
 /** Starts observations of calls. */
 export interface CallObserver {
-  /** Starts observing a call of `method` over `protocol`, begun at `startedAt` (`performance.now()`, default now). */
-  begin(method: DescMethod, protocol: string, startedAt?: number): CallObservation;
+  /**
+   * Starts observing a call of `method` over `protocol`, begun at `startedAt` (`performance.now()`, default now);
+   * the span continues the caller's trace when `headers` carry a W3C `traceparent`.
+   */
+  begin(method: DescMethod, protocol: string, startedAt?: number, headers?: Headers): CallObservation;
 }
+
+/** Reads trace context from a Fetch API `Headers` (the request headers Connect interceptors see). */
+const HEADERS_GETTER: TextMapGetter<Headers> = {
+  get: (headers, key) => headers.get(key) ?? undefined,
+  keys: (headers) => [...headers.keys()],
+};
 
 /** Observes calls into `metrics`, `logger` and `tracer`. */
 export function createCallObserver(deps: { metrics: ApiMetrics; logger: Logger; tracer: Tracer }): CallObserver {
   const { metrics, logger, tracer } = deps;
   return {
-    begin(desc, protocol, startedAt = performance.now()) {
+    begin(desc, protocol, startedAt = performance.now(), headers) {
       const method = `${desc.parent.typeName}/${desc.name}`;
-      const span = tracer.startSpan(method, {
-        kind: SpanKind.SERVER,
-        startTime: performance.timeOrigin + startedAt,
-        attributes: { "rpc.system": protocol === "rest" ? "http" : protocol, "rpc.service": desc.parent.typeName, "rpc.method": desc.name },
-      });
+      const parent = headers ? propagation.extract(context.active(), headers, HEADERS_GETTER) : context.active();
+      const span = tracer.startSpan(
+        method,
+        {
+          kind: SpanKind.SERVER,
+          startTime: performance.timeOrigin + startedAt,
+          attributes: { "rpc.system": protocol === "rest" ? "http" : protocol, "rpc.service": desc.parent.typeName, "rpc.method": desc.name },
+        },
+        parent,
+      );
       let streaming = false;
       let workflowId: string | undefined;
       return {
+        context: trace.setSpan(parent, span),
         concerns(id) {
           workflowId ??= id;
         },

@@ -15,6 +15,7 @@ import type { Logger, LogLevel } from "../shared/logger.js";
 import type { Registry } from "../shared/metrics.js";
 import { TransientCallError } from "../shared/call-errors.js";
 import { silenceKafkajsNegativeTimeoutWarning } from "../shared/kafkajs-warning.js";
+import { withOutboundSpan } from "../shared/outbound-span.js";
 
 /** Target name in errors and metrics. */
 export const KAFKA_TARGET = "kafka";
@@ -137,7 +138,10 @@ export function createAuditProducer(config: KafkaConfig, logger: Logger, registr
     async publish(event) {
       const stopTimer = publishDuration.startTimer();
       try {
-        await send({ key: event.sessionId ?? "", value: auditRecord(event) });
+        // Each record carries its own session's trace context, whichever batch the group commit puts it in.
+        await withOutboundSpan(`publish ${config.auditTopic}`, { kind: "producer", attributes: { "messaging.system": "kafka", "messaging.destination.name": config.auditTopic } }, (traceHeaders) =>
+          send({ key: event.sessionId ?? "", value: auditRecord(event), headers: traceHeaders }),
+        );
         recorded(event, "published");
       } catch (error) {
         auditPublishes.inc({ outcome: "error" });

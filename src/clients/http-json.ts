@@ -1,12 +1,14 @@
 /**
  * The one JSON-over-HTTP helper of the clients: a timeout on every call, every
- * failure classified as transient or permanent, and each call counted and
- * timed on the registry the entry point injects.
+ * failure classified as transient or permanent, each call counted and timed on
+ * the registry the entry point injects, and traced: a client span per call,
+ * its W3C `traceparent` sent in the request headers.
  */
 import { Counter, Histogram } from "prom-client";
 import type { Dispatcher } from "undici";
 import { PermanentCallError, TransientCallError, isTransientStatus } from "../shared/call-errors.js";
 import { isRecord } from "../shared/json-answer.js";
+import { withOutboundSpan } from "../shared/outbound-span.js";
 import type { Registry } from "../shared/metrics.js";
 
 interface OutboundMetrics {
@@ -77,7 +79,18 @@ export type RequestJson = (request: JsonRequest) => Promise<JsonResponse>;
  */
 export function createRequestJson(registry: Registry): RequestJson {
   const metrics = outboundMetrics(registry);
-  return (request) => requestJson(request, metrics);
+  return (request) => {
+    const method = httpMethodOf(request);
+    const url = new URL(request.url);
+    const attributes = { "peer.service": request.target, "http.request.method": method, "server.address": url.hostname, "url.path": url.pathname };
+    return withOutboundSpan(`${method} ${request.target}`, { kind: "client", attributes }, (traceHeaders) =>
+      requestJson({ ...request, method, headers: { ...request.headers, ...traceHeaders } }, metrics),
+    );
+  };
+}
+
+function httpMethodOf(request: JsonRequest): NonNullable<JsonRequest["method"]> {
+  return request.method ?? (request.body === undefined ? "GET" : "POST");
 }
 
 async function requestJson(request: JsonRequest, { requests, duration }: OutboundMetrics): Promise<JsonResponse> {
@@ -90,7 +103,7 @@ async function requestJson(request: JsonRequest, { requests, duration }: Outboun
     let response: Response;
     try {
       response = await fetch(request.url, {
-        method: request.method ?? (request.body === undefined ? "GET" : "POST"),
+        method: httpMethodOf(request),
         headers: {
           accept: "application/json",
           ...(request.body === undefined ? {} : { "content-type": "application/json" }),

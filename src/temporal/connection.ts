@@ -1,5 +1,6 @@
 import { Client, Connection, defaultGrpcRetryOptions, makeGrpcRetryInterceptor } from "@temporalio/client";
 import type { PayloadCodec } from "@temporalio/common";
+import { OpenTelemetryWorkflowClientInterceptor } from "@temporalio/interceptors-opentelemetry/lib/client/index.js";
 import type { TemporalConfig } from "../config.js";
 import { createEncryptionCodec } from "./payload-codec.js";
 
@@ -22,9 +23,11 @@ const RETRY_ATTEMPTS = 3;
  * Creates the connection lazily: nothing is dialled until the first call, so
  * the API starts and serves `/health` while Temporal is down, and the channel
  * redials (backoff capped at 2 s) once Temporal is back. Payloads pass through
- * the AES-256-GCM codec. Throws only for a malformed configuration.
+ * the AES-256-GCM codec. `traced`: each workflow call gets a client span, a
+ * child of the active one, and Start hands its context to the workflow in the
+ * start headers. Throws only for a malformed configuration.
  */
-export function createTemporalConnection(config: TemporalConfig): TemporalConnection {
+export function createTemporalConnection(config: TemporalConfig, options: { traced?: boolean } = {}): TemporalConnection {
   const connection = Connection.lazy({
     address: `${config.address.host}:${config.address.port}`,
     connectTimeout: "5s",
@@ -35,7 +38,12 @@ export function createTemporalConnection(config: TemporalConfig): TemporalConnec
     },
   });
   const codec = createEncryptionCodec(config.codecKeys);
-  const client = new Client({ connection, namespace: config.namespace, dataConverter: { payloadCodecs: [codec] } });
+  const client = new Client({
+    connection,
+    namespace: config.namespace,
+    dataConverter: { payloadCodecs: [codec] },
+    ...(options.traced ? { interceptors: { workflow: [new OpenTelemetryWorkflowClientInterceptor()] } } : {}),
+  });
   return {
     connection,
     client,

@@ -6,6 +6,7 @@ import { mkdir, writeFile } from "node:fs/promises";
 import { dirname } from "node:path";
 import { fileURLToPath } from "node:url";
 import { bundleWorkflowCode } from "@temporalio/worker";
+import { WORKFLOW_TRACING_MODULE } from "./tracing.js";
 
 /** The workflow module the worker registers. */
 export const WORKFLOWS_PATH = fileURLToPath(new URL("../workflows/index.ts", import.meta.url));
@@ -13,9 +14,13 @@ export const WORKFLOWS_PATH = fileURLToPath(new URL("../workflows/index.ts", imp
 /** Where the prebuilt bundle lives, relative to the repository root. */
 export const WORKFLOW_BUNDLE_PATH = fileURLToPath(new URL("../../dist/workflow-bundle.js", import.meta.url));
 
-/** Bundles the workflow code into `path`; throws when the code does not compile. */
+/**
+ * Bundles the workflow code into `path`, with the tracing workflow interceptors
+ * (a bundle cannot add them at start; untraced workers drop their spans, tracing.ts).
+ * Throws when the code does not compile.
+ */
 export async function buildWorkflowBundle(path: string = WORKFLOW_BUNDLE_PATH): Promise<void> {
-  const { code } = await bundleWorkflowCode({ workflowsPath: WORKFLOWS_PATH });
+  const { code } = await bundleWorkflowCode({ workflowsPath: WORKFLOWS_PATH, workflowInterceptorModules: [WORKFLOW_TRACING_MODULE] });
   await mkdir(dirname(path), { recursive: true });
   await writeFile(path, code);
 }

@@ -34,6 +34,7 @@ async function main(): Promise<void> {
     logger,
     registry,
     workflowBundlePath: config.workflowBundlePath,
+    spans: telemetry.spans,
   });
 
   const stop = (signal: string) => {

@@ -12,9 +12,11 @@ import type { Registry } from "../shared/metrics.js";
 import type { AuditProducer } from "../clients/audit-producer.js";
 import type { RayServeDeployment } from "../clients/ray-serve-deployment.js";
 import type { WorkerConfig } from "../config.js";
+import type { SpanSink } from "../shared/telemetry.js";
 import { createEncryptionCodec } from "../temporal/payload-codec.js";
 import { createActivityMetricsInterceptor } from "./activity-metrics.js";
 import { WORKFLOWS_PATH } from "./bundle.js";
+import { workerTracingOptions } from "./tracing.js";
 
 /**
  * What the caller wires in: the clients of `createWorkerDependencies`, each
@@ -36,6 +38,8 @@ export interface SessionWorkerOptions {
    * bundled at start, so development and tests never run a stale bundle.
    */
   workflowBundlePath?: string;
+  /** Where the workflow and activity spans go (telemetry's `spans`); unset, sessions are not traced. */
+  spans?: SpanSink | undefined;
 }
 
 /** A started worker. */
@@ -74,6 +78,7 @@ export async function createSessionWorker(config: WorkerConfig, options: Session
     interceptors: { activity: [createActivityMetricsInterceptor(options.registry)] },
     // Refuses plaintext: a session whose input did not come through the API's codec never runs.
     dataConverter: { payloadCodecs: [createEncryptionCodec(config.temporal.codecKeys, { refusePlaintext: true })] },
+    ...workerTracingOptions(options.spans, bundlePath !== undefined),
   });
   // On the deployment's own signal, retried with backoff and logged: a session never deploys, it waits for this.
   options.slmDeployment.keepDeployed();

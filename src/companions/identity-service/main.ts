@@ -6,6 +6,7 @@
 import { serveUntilSignalled } from "../../shared/http/json-service.js";
 import { createProcessLogger } from "../../shared/logger.js";
 import { createMetricsRegistry } from "../../shared/metrics.js";
+import { companionTracer } from "../tracing.js";
 import { ConfigError, loadLogLevel, loadIdentityServiceConfig } from "../../config.js";
 import { createIdentityServiceServer } from "./server.js";
 import { loadOrCreateSigningKey } from "./signing-key.js";
@@ -26,6 +27,7 @@ try {
     allowedHosts: config.allowedHosts,
     registry: createMetricsRegistry(),
     logger,
+    tracer: companionTracer(config.telemetry),
     ...(config.usersFile === undefined ? {} : { usersFile: config.usersFile }),
   });
   await serveUntilSignalled(server, config, logger, {

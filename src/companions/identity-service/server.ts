@@ -27,6 +27,7 @@ import type { ClientCredentials } from "../../config.js";
 import { basicCredentials, secretMatcher, secretsEqual } from "../../shared/http/credentials.js";
 import { HttpError } from "../../shared/http/errors.js";
 import { createJsonService, type GuardRequest, type JsonService } from "../../shared/http/json-service.js";
+import type { Tracer } from "@opentelemetry/api";
 import { sessionLogFields, type SessionLogFields } from "../../shared/http/session-headers.js";
 import type { Logger } from "../../shared/logger.js";
 import { expectObject, expectString, expectStringArray, loadDataFile } from "../request-fields.js";
@@ -60,6 +61,8 @@ export interface IdentityServiceServerOptions {
   /** Where the service's metrics register and what `/metrics` exposes; the entry point creates it. */
   registry: Registry;
   logger: Logger;
+  /** Traces each request (see ../tracing.ts); unset, nothing is traced. */
+  tracer?: Tracer | undefined;
 }
 
 /** The one answer to every refused caller and every refused token request. */
@@ -156,6 +159,7 @@ export function createIdentityServiceServer(options: IdentityServiceServerOption
   }
 
   return createJsonService({
+    tracer: options.tracer,
     registry: options.registry,
     metricPrefix: "somagent_identity_service",
     logger,

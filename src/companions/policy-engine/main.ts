@@ -5,6 +5,7 @@
 import { serveUntilSignalled } from "../../shared/http/json-service.js";
 import { createProcessLogger } from "../../shared/logger.js";
 import { createMetricsRegistry } from "../../shared/metrics.js";
+import { companionTracer } from "../tracing.js";
 import { ConfigError, loadLogLevel, loadPolicyEngineConfig } from "../../config.js";
 import { createPolicyEngineServer } from "./server.js";
 
@@ -14,6 +15,7 @@ try {
   const config = loadPolicyEngineConfig();
   const server = createPolicyEngineServer({
     logger,
+    tracer: companionTracer(config.telemetry),
     registry: createMetricsRegistry(),
     adminToken: config.adminToken,
     maxTenants: config.maxTenants,

@@ -21,6 +21,7 @@ import { Histogram, type Registry } from "prom-client";
 import { bearerToken, secretsEqual } from "../../shared/http/credentials.js";
 import { FieldError, HttpError } from "../../shared/http/errors.js";
 import { createJsonService, type GuardRequest, type JsonService } from "../../shared/http/json-service.js";
+import type { Tracer } from "@opentelemetry/api";
 import { sessionLogFields } from "../../shared/http/session-headers.js";
 import type { Logger } from "../../shared/logger.js";
 import { expectObject, expectString, loadDataFile } from "../request-fields.js";
@@ -53,6 +54,8 @@ export interface PolicyEngineServerOptions {
   /** Where the engine's metrics register and what `/metrics` exposes; the entry point creates it. */
   registry: Registry;
   logger: Logger;
+  /** Traces each request (see ../tracing.ts); unset, nothing is traced. */
+  tracer?: Tracer | undefined;
 }
 
 /** Realm of the admin API's `WWW-Authenticate` challenge. */
@@ -144,6 +147,7 @@ export function createPolicyEngineServer(options: PolicyEngineServerOptions): Js
   }
 
   return createJsonService({
+    tracer: options.tracer,
     registry,
     metricPrefix: "somagent_policy_engine",
     logger,

@@ -6,18 +6,21 @@
  * message}` answers for every failure, 405 with `Allow` for a known path with
  * another method, 415 for a body not declared as JSON, `GET /health`,
  * `GET /metrics` on the injected registry, a request counter, a per-route
- * guard (caller authentication) run before the body is read, and, when
- * given the names it answers to, a `Host` check against DNS rebinding.
+ * guard (caller authentication) run before the body is read, when given the
+ * names it answers to, a `Host` check against DNS rebinding, and, when given
+ * a tracer, a server span per request (server-span.ts).
  */
 import { randomUUID } from "node:crypto";
 import type { IncomingHttpHeaders } from "node:http";
 import { isIP } from "node:net";
+import type { Tracer } from "@opentelemetry/api";
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest, type HTTPMethods } from "fastify";
 import { Counter, type Registry } from "prom-client";
 import type { Logger } from "../logger.js";
 import { FieldError, HttpError } from "./errors.js";
 import { COMPANION_MAX_BODY_BYTES } from "../../config.js";
 import { JSON_CONTENT_TYPE, isJsonContentType, type Reply } from "./reply.js";
+import { traceRequests } from "./server-span.js";
 import { sessionLogFields } from "./session-headers.js";
 import { healthRoute, metricsRoute } from "./side-routes.js";
 
@@ -74,6 +77,8 @@ export interface JsonServiceOptions {
    */
   allowedHosts?: readonly string[];
   logger: Logger;
+  /** Traces each request in a server span continuing the caller's `traceparent`; unset, nothing is traced. */
+  tracer?: Tracer | undefined;
 }
 
 /** A JSON service; only entry points listen on a configured port, tests on port 0. */
@@ -101,6 +106,7 @@ export function createJsonService(options: JsonServiceOptions): JsonService {
   });
   // Only JSON bodies are accepted; fastify would otherwise parse text/plain too.
   app.removeContentTypeParser("text/plain");
+  if (options.tracer) traceRequests(app, options.tracer);
 
   if (options.allowedHosts !== undefined) {
     const allowedHosts = new Set(options.allowedHosts.map(normalizeHostName));
