@@ -116,13 +116,13 @@ const SERVICE = {
 export async function sessionStartWorkflow(input: SessionInput): Promise<SessionWorkflowResult> {
   const lifecycle = patched(SESSION_LIFECYCLE_PATCH);
   // Cancellation-proof where the session must finish its record whatever happens: its limits and its one audit event.
-  const whatever = <T>(fn: () => Promise<T>): Promise<T> => (lifecycle ? CancellationScope.nonCancellable(fn) : fn());
+  const uncancellable = <T>(fn: () => Promise<T>): Promise<T> => (lifecycle ? CancellationScope.nonCancellable(fn) : fn());
   const ended = <T>(status: RecordedSessionStatus, value: T): T => {
     if (lifecycle) upsertSearchAttributes([{ key: SEARCH_ATTRIBUTE.sessionStatus, value: status }]);
     return value;
   };
-  const { evaluatePolicy, issueIdentityToken, runSlmCompletion, emitAuditEvent } = sessionActivities(await whatever(sessionTimeouts));
-  const emitAudit = (request: AuditRequest) => whatever(() => emitAuditEvent(request));
+  const { evaluatePolicy, issueIdentityToken, runSlmCompletion, emitAuditEvent } = sessionActivities(await uncancellable(sessionTimeouts));
+  const emitAudit = (request: AuditRequest) => uncancellable(() => emitAuditEvent(request));
   let step: keyof typeof SERVICE = ACTIVITY.evaluatePolicy;
   let policy: PolicyDecisionResult | undefined;
   let tokenClaims: TokenClaimsJson | undefined;
