@@ -31,6 +31,25 @@ export async function installRay(): Promise<string> {
   return path.join(dir, "bin", "ray");
 }
 
+/**
+ * Ray Serve's throughput settings (the ones `RAY_SERVE_THROUGHPUT_OPTIMIZED=1` turns on in Ray
+ * >= 2.56, named one by one): the proxy's router and the replica's user code run on their actors'
+ * main event loops instead of threads of their own, the proxy reaches the replica over gRPC, and
+ * request-path logs are buffered instead of written line by line and to stderr. Measured here,
+ * alternating with a default cluster on one machine (3 rounds of 400 completions, 8 in flight):
+ * a completion through the proxy cost 8.9-10.1 ms of Ray's CPU (proxy + replica) by default and
+ * 7.1-7.4 ms with these; one at a time, its p50 stayed the same (12.2 vs 12.8 ms on a busy machine).
+ * The mode's direct ingress (a port per replica, no proxy) is left out: the worker reaches the
+ * application through the proxy's one URL.
+ */
+const SERVE_THROUGHPUT_SETTINGS = {
+  RAY_SERVE_RUN_USER_CODE_IN_SEPARATE_THREAD: "0",
+  RAY_SERVE_RUN_ROUTER_IN_SEPARATE_LOOP: "0",
+  RAY_SERVE_USE_GRPC_BY_DEFAULT: "1",
+  RAY_SERVE_REQUEST_PATH_LOG_BUFFER_SIZE: "1000",
+  RAY_SERVE_LOG_TO_STDERR: "0",
+};
+
 /** How many times a head start that failed transiently is tried. */
 const RAY_START_ATTEMPTS = 3;
 /** What `ray start` logs when its raylet did not register in time, or a helper port was taken. */
@@ -116,6 +135,7 @@ export async function startRay(options: RayOptions): Promise<RayCluster> {
           RAY_AUTH_MODE: "token",
           RAY_AUTH_TOKEN: authToken,
           RAY_USAGE_STATS_ENABLED: "0",
+          ...SERVE_THROUGHPUT_SETTINGS,
           PYTHONPATH: RAY_PACKAGE_DIR,
         },
       },
