@@ -216,7 +216,7 @@ export function createTemporalSessionPort(temporalConnection: TemporalConnection
   const { connection, client, codec, namespace, taskQueue } = temporalConnection;
   const calls = new Counter({
     name: "somagent_temporal_calls_total",
-    help: "Calls from the API to Temporal, by operation and outcome (ok, not_found, unavailable, deadline, overloaded, aborted, error; cached: a describe answered from a recent read).",
+    help: "Calls from the API to Temporal, by operation and outcome (ok, not_found, unavailable, deadline, overloaded, already_started, aborted, error; cached: a describe answered from a recent read).",
     labelNames: ["operation", "outcome"] as const,
     registers: [registry],
   });
@@ -614,5 +614,7 @@ function outcomeOf(error: Error): string {
   if (error instanceof TemporalUnavailableError) return "unavailable";
   if (error instanceof TemporalDeadlineError) return "deadline";
   if (error instanceof TemporalOverloadedError) return "overloaded";
+  // A repeated Start meets its own earlier run: an answer, not a failure.
+  if (error instanceof WorkflowExecutionAlreadyStartedError) return "already_started";
   return "error";
 }

@@ -52,5 +52,7 @@ describe("API /metrics", () => {
     expect(moved(before, after, "somagent_sessions_started_total", { outcome: "existing" })).toBe(1);
     expect(total(open, "somagent_api_streams_in_flight", watchStreams)).toBe(1);
     expect(moved(before, after, "somagent_temporal_calls_total", { operation: "start", outcome: "ok" })).toBe(1);
+    expect(moved(before, after, "somagent_temporal_calls_total", { operation: "start", outcome: "already_started" })).toBe(1);
+    expect(moved(before, after, "somagent_temporal_calls_total", { operation: "start", outcome: "error" })).toBe(0);
   });
 });
