@@ -10,9 +10,9 @@ import path from "node:path";
 import { Client, Connection } from "@temporalio/client";
 import { NativeConnection, Worker } from "@temporalio/worker";
 import { Kafka, logLevel } from "kafkajs";
-import { SESSION_WORKFLOW_ID_PREFIX, SESSION_WORKFLOW_TYPE, type SessionInput } from "../src/workflows/contract.js";
+import { SESSION_WORKFLOW_TYPE, type SessionInput } from "../src/workflows/contract.js";
 import { createEncryptionCodec } from "../src/temporal/payload-codec.js";
-import { OWNER_MEMO_KEY } from "../src/temporal/session-port.js";
+import { sessionStartOptions } from "../src/temporal/session-port.js";
 import { freePort, portOpen, startDaemon, waitUntil } from "../local/processes.js";
 import type { NoOpActivities } from "./bare-workflow.js";
 import type { Answer, Call } from "./protocol-calls.js";
@@ -20,8 +20,8 @@ import type { RecordedAnswer } from "./recorded-answers-server.js";
 
 /**
  * A raw SDK client starting sessions the way the API's session port does:
- * same workflow type, task queue, id policy, owner memo and an AES-GCM payload
- * codec (with a key of its own), so only the API's own layers differ.
+ * the same start options (id policy, memos, search attributes) and an AES-GCM
+ * payload codec (with a key of its own), so only the API's own layers differ.
  */
 export interface RawStarter {
   start(sessionId: string): Promise<void>;
@@ -35,14 +35,7 @@ export async function createRawStarter(temporalAddress: string, namespace: strin
   return {
     async start(sessionId) {
       const input: SessionInput = { sessionId, tenant: "tenant-demo", user: "user-demo", prompt: "kick off a demo", model: "somagent-demo", metadata: { session_id: sessionId } };
-      await client.workflow.start(SESSION_WORKFLOW_TYPE, {
-        taskQueue,
-        workflowId: `${SESSION_WORKFLOW_ID_PREFIX}${sessionId}`,
-        args: [input],
-        memo: { [OWNER_MEMO_KEY]: { tenant: input.tenant, user: input.user, authenticated: false } },
-        workflowIdConflictPolicy: "FAIL",
-        workflowIdReusePolicy: "REJECT_DUPLICATE",
-      });
+      await client.workflow.start(SESSION_WORKFLOW_TYPE, sessionStartOptions(input, { tenant: input.tenant, user: input.user, authenticated: false }, taskQueue));
     },
     close: () => connection.close(),
   };

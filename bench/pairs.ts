@@ -180,7 +180,7 @@ export async function p1StartThroughput(context: PairContext): Promise<PairResul
         { side: "B: raw SDK start", summary: floor },
       ],
       verdicts: [ratioVerdict("throughput A/B", api.perSecond / floor.perSecond, "≥", 0.95)],
-      note: "both sides start session-start-workflow with the same input, memo and id policy on the idle task queue (no worker), so Temporal does the same work and no worker competes for the CPU",
+      note: "both sides start session-start-workflow with the same input and start options (id policy, memos, search attributes) on the idle task queue (no worker), so Temporal does the same work and no worker competes for the CPU",
     };
   } finally {
     await client.close();

@@ -404,24 +404,7 @@ export function createTemporalSessionPort(temporalConnection: TemporalConnection
       const owner: SessionOwner = { tenant: input.tenant, user: input.user, authenticated: caller.authenticated };
       let runId: string;
       try {
-        // One run per id, ever: a second start fails, and the existing run decides what the caller gets.
-        const handle = await call("start", () =>
-          client.workflow.start(SESSION_WORKFLOW_TYPE, {
-            taskQueue,
-            workflowId,
-            args: [input],
-            memo: { [OWNER_MEMO_KEY]: owner, [SUMMARY_MEMO_KEY]: { model: input.model } },
-            typedSearchAttributes: [
-              { key: SEARCH_ATTRIBUTE.tenant, value: input.tenant },
-              { key: SEARCH_ATTRIBUTE.tenantVerified, value: caller.authenticated },
-              { key: SEARCH_ATTRIBUTE.sessionStatus, value: "RUNNING" },
-            ],
-            workflowIdConflictPolicy: "FAIL",
-            workflowIdReusePolicy: "REJECT_DUPLICATE",
-          }),
-          undefined,
-          signal,
-        );
+        const handle = await call("start", () => client.workflow.start(SESSION_WORKFLOW_TYPE, sessionStartOptions(input, owner, taskQueue)), undefined, signal);
         runId = handle.firstExecutionRunId;
         sessionsStarted.inc({ outcome: "started" });
       } catch (error) {
@@ -542,6 +525,27 @@ export function createTemporalSessionPort(temporalConnection: TemporalConnection
     },
   };
   return port;
+}
+
+/**
+ * How a session's workflow is started: its id, the owner and summary memos,
+ * the search attributes List filters on, and one run per id, ever (a second
+ * start fails, and the existing run decides what the caller gets).
+ */
+export function sessionStartOptions(input: SessionInput, owner: SessionOwner, taskQueue: string) {
+  return {
+    taskQueue,
+    workflowId: `${SESSION_WORKFLOW_ID_PREFIX}${input.sessionId}`,
+    args: [input] as [SessionInput],
+    memo: { [OWNER_MEMO_KEY]: owner, [SUMMARY_MEMO_KEY]: { model: input.model } },
+    typedSearchAttributes: [
+      { key: SEARCH_ATTRIBUTE.tenant, value: input.tenant },
+      { key: SEARCH_ATTRIBUTE.tenantVerified, value: owner.authenticated },
+      { key: SEARCH_ATTRIBUTE.sessionStatus, value: "RUNNING" },
+    ],
+    workflowIdConflictPolicy: "FAIL" as const,
+    workflowIdReusePolicy: "REJECT_DUPLICATE" as const,
+  };
 }
 
 function isSession(description: WorkflowExecutionDescription): boolean {
