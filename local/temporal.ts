@@ -97,14 +97,17 @@ const DEV_SERVER_FOR_OPEN_WATCHES = { "frontend.namespaceCount": "20000", "histo
 const SQLITE_FOR_LATENCY = ["--sqlite-pragma", "journal_mode=wal", "--sqlite-pragma", "synchronous=normal"];
 
 /**
- * The sessions' custom search attributes (List queries them), registered at
- * start as a cluster operator registers them with `temporal operator
- * search-attribute create`; the CLI names the types `Keyword`, `Bool`.
+ * The sessions' custom search attributes (List queries them; Start sets them),
+ * registered once the server is up the way a cluster operator registers them.
+ * Not `start-dev --search-attribute`: that registers them in a new database
+ * only, and a state directory from before they existed would fail every Start.
+ * Registering an attribute that exists with the same type is a no-op; the CLI
+ * names the types `Keyword`, `Bool`.
  */
-const SEARCH_ATTRIBUTE_ARGS = Object.values(SEARCH_ATTRIBUTE).flatMap(({ name, type }) => [
-  "--search-attribute",
-  `${name}=${type.charAt(0)}${type.slice(1).toLowerCase()}`,
-]);
+const CREATE_SEARCH_ATTRIBUTES = [
+  "operator", "search-attribute", "create",
+  ...Object.values(SEARCH_ATTRIBUTE).flatMap(({ name, type }) => ["--name", name, "--type", `${type.charAt(0)}${type.slice(1).toLowerCase()}`]),
+];
 
 const execFileAsync = promisify(execFile);
 
@@ -123,7 +126,6 @@ export async function startTemporal(options: TemporalOptions): Promise<TemporalS
     ...(ui ? ["--ui-ip", "127.0.0.1", "--ui-port", String(uiPort)] : ["--headless"]),
     ...(ui && options.uiCodecEndpoint ? ["--ui-codec-endpoint", options.uiCodecEndpoint] : []),
     ...(options.persistent ? ["--db-filename", path.join(options.stateDir, "temporal.db"), ...SQLITE_FOR_LATENCY] : []),
-    ...SEARCH_ATTRIBUTE_ARGS,
     ...Object.entries({ ...DEV_SERVER_FOR_LATENCY, ...DEV_SERVER_FOR_OPEN_WATCHES, ...options.dynamicConfig }).flatMap(
       ([key, value]) => ["--dynamic-config-value", `${key}=${value}`],
     ),
@@ -140,6 +142,7 @@ export async function startTemporal(options: TemporalOptions): Promise<TemporalS
         logFile,
         daemon: started,
       });
+      await cli(CREATE_SEARCH_ATTRIBUTES);
     } catch (error) {
       await started.stop();
       throw error;

@@ -18,7 +18,9 @@ import { createLogger } from "../../src/shared/logger.js";
 import { createMetricsRegistry } from "../../src/shared/metrics.js";
 import { loadWorkerConfig } from "../../src/config.js";
 import { RAY_VERSION } from "../../local/ray.js";
+import { freePort, startDaemon, waitUntil } from "../../local/processes.js";
 import { startTemporal } from "../../local/temporal.js";
+import { SEARCH_ATTRIBUTE } from "../../src/workflows/contract.js";
 import { infra } from "../support/infra.js";
 
 const closers: (() => Promise<unknown>)[] = [];
@@ -59,6 +61,34 @@ describe("local Temporal", () => {
     closers.push(() => second.stop());
     const described = await second.cli(["workflow", "describe", "--workflow-id", workflowId, "--output", "json"]);
     expect(described).toContain(workflowId);
+  });
+
+  it("registers the sessions' search attributes on a database made before they existed", async () => {
+    const stateDir = await mkdtemp(path.join(tmpdir(), "somagent-older-db-"));
+    closers.push(() => rm(stateDir, { recursive: true, force: true }));
+    const { binary } = infra().temporal;
+    // The database an older npm start left behind: the dev server's own defaults, none of our attributes.
+    const port = await freePort();
+    const older = await startDaemon("temporal", binary, [
+      "server", "start-dev", "--ip", "127.0.0.1", "--port", String(port), "--headless",
+      "--http-port", String(await freePort()), "--metrics-port", String(await freePort()),
+      "--db-filename", path.join(stateDir, "temporal.db"),
+    ], { logFile: path.join(stateDir, "older.log") });
+    closers.push(() => older.stop());
+    const listAttributes = (address: string) =>
+      promisify(execFile)(binary, ["operator", "search-attribute", "list", "--address", address]).then(({ stdout }) => stdout);
+    await waitUntil("older dev server", async () => (await listAttributes(`127.0.0.1:${port}`)).includes("WorkflowType"), {
+      timeoutMs: 60_000,
+      logFile: path.join(stateDir, "older.log"),
+      daemon: older,
+    });
+    expect(await listAttributes(`127.0.0.1:${port}`)).not.toContain(SEARCH_ATTRIBUTE.tenant.name);
+    await older.stop();
+
+    const current = await startTemporal({ binary, stateDir, ui: false, persistent: true });
+    closers.push(() => current.stop());
+    const listed = await listAttributes(current.address);
+    for (const { name } of Object.values(SEARCH_ATTRIBUTE)) expect(listed).toContain(name);
   });
 });
 
