@@ -400,11 +400,12 @@ export function createTemporalSessionPort(temporalConnection: TemporalConnection
         if (input.tenant !== caller.tenant) throw new CallerMismatchError("tenant");
         if (input.user !== caller.user) throw new CallerMismatchError("user");
       }
-      const workflowId = `${SESSION_WORKFLOW_ID_PREFIX}${input.sessionId}`;
       const owner: SessionOwner = { tenant: input.tenant, user: input.user, authenticated: caller.authenticated };
+      const options = sessionStartOptions(input, owner, taskQueue);
+      const { workflowId } = options;
       let runId: string;
       try {
-        const handle = await call("start", () => client.workflow.start(SESSION_WORKFLOW_TYPE, sessionStartOptions(input, owner, taskQueue)), undefined, signal);
+        const handle = await call("start", () => client.workflow.start(SESSION_WORKFLOW_TYPE, options), undefined, signal);
         runId = handle.firstExecutionRunId;
         sessionsStarted.inc({ outcome: "started" });
       } catch (error) {
